@@ -1,0 +1,19 @@
+"""The `thygan` console command: one sub-command per module in thygan/cli/."""
+
+import click
+
+from thygan import __version__
+from thygan.cli.command import LazyGroup
+
+# name -> "module:command object"; each root script (generate.py, train.py, ...) runs the same object.
+COMMANDS = {
+    "generate": "thygan.cli.generate:generate_command",
+    "convert": "thygan.cli.convert:convert_command",
+    "summary": "thygan.cli.summary:summary_command",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="thygan")
+def cli() -> None:
+    """thygan: StyleGAN2-ADA for pathology, from tiles to a measured domain gap."""
