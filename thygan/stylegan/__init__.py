@@ -1,0 +1,1 @@
+"""StyleGAN2-ADA: networks, presets, losses, augmentation and the training loop."""

@@ -1,0 +1,1 @@
+"""Pictures: image grids, plots, UMAP domain-gap figures."""
