@@ -7,9 +7,11 @@ from thygan.cli.command import LazyGroup
 
 # name -> "module:command object"; each root script (generate.py, train.py, ...) runs the same object.
 COMMANDS = {
+    "train": "thygan.cli.train:train_command",
     "generate": "thygan.cli.generate:generate_command",
     "convert": "thygan.cli.convert:convert_command",
     "summary": "thygan.cli.summary:summary_command",
+    "dataset-tool": "thygan.cli.dataset_tool:dataset_tool_command",
 }
 
 

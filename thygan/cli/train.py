@@ -1,0 +1,80 @@
+"""`train.py` / `thygan train`: StyleGAN2-ADA training with the reference's flags.
+
+Bool flags take values, as in the reference (`--cond=1`, `--mirror=true`).
+"""
+
+import click
+
+from thygan.cli.command import Command
+from thygan.errors import UserError
+
+
+@click.command(cls=Command, name="train", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--outdir", required=True, metavar="DIR", help="Where to make the run folder.")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="INT",
+              help="Number of GPUs (processes) to use; a power of two.")
+@click.option("--snap", type=click.IntRange(min=1), default=50, show_default=True, metavar="TICKS",
+              help="Snapshot interval in ticks (network and image grid).")
+@click.option("--metrics", metavar="LIST",
+              help="Comma list of metrics or 'none' [default: fid50k_full; fid2k_full for CPU presets].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
+              help="Random seed.")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
+@click.option("--data", required=True, metavar="PATH", help="Training data (folder or zip from dataset_tool.py).")
+@click.option("--cond", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="Train a conditional model on the dataset.json labels.")
+@click.option("--subset", type=click.IntRange(min=1), metavar="INT", help="Train on only N images [default: all].")
+@click.option("--mirror", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="Enable dataset x-flips.")
+@click.option("--cfg", default="auto", show_default=True, metavar="NAME",
+              type=click.Choice(["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "cpu32", "cpu64"]),
+              help="Base configuration (cpu32/cpu64: small networks for CPU).")
+@click.option("--gamma", type=click.FloatRange(min=0), metavar="FLOAT", help="Override R1 gamma.")
+@click.option("--kimg", type=click.IntRange(min=1), metavar="INT", help="Override training duration (kimg).")
+@click.option("--batch", type=click.IntRange(min=1), metavar="INT", help="Override total batch size.")
+@click.option("--aug", type=click.Choice(["noaug", "ada", "fixed"]), metavar="MODE",
+              help="Augmentation mode: noaug, ada or fixed [default: ada].")
+@click.option("--p", type=click.FloatRange(min=0, max=1), metavar="FLOAT", help="Augmentation probability for --aug=fixed.")
+@click.option("--target", type=click.FloatRange(min=0, max=1), metavar="FLOAT", help="ADA target value [default: 0.6].")
+@click.option("--augpipe", metavar="NAME",
+              type=click.Choice(["blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn",
+                                 "bgcfnc"]),
+              help="Augmentation pipeline [default: bgc].")
+@click.option("--resume", metavar="PATH",
+              help="Resume from a thygan snapshot, a run folder (its latest snapshot) or a reference .pkl "
+                   "(weights only).")
+@click.option("--freezed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
+              help="Freeze-D: number of leading discriminator layers to freeze.")
+@click.option("--fp32", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="Disable mixed-precision training.")
+@click.option("--nhwc", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="Use NHWC memory format with FP16.")
+@click.option("--nobench", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="Disable cuDNN benchmarking.")
+@click.option("--allow-tf32", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="Allow PyTorch to use TF32 internally.")
+@click.option("--workers", type=click.IntRange(min=0), default=3, show_default=True, metavar="INT",
+              help="DataLoader worker processes.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to train; auto = cuda when available.")
+@click.option("--batch-gpu", type=click.IntRange(min=1), metavar="INT",
+              help="Samples per forward pass per GPU (gradient accumulation) [default: from --cfg].")
+@click.option("--tick", type=click.FloatRange(min=0, min_open=True), metavar="KIMG",
+              help="Progress-report interval in kimg [default: 4; 1 for CPU presets].")
+@click.option("--compile", "compile_", type=bool, default=False, show_default=True, metavar="BOOL",
+              help="torch.compile the networks (CUDA).")
+def train_command(outdir, dry_run, compile_, **flags):
+    """Train a GAN using the techniques of "Training Generative Adversarial Networks with Limited Data".
+
+    \b
+    Examples:
+      python train.py --outdir=training-runs --data=data/sample/tiles64.zip --cfg=cpu64 --cond=1 --kimg=20
+      python train.py --outdir=training-runs --data=tt_512.zip --cfg=paper512 --cond=1 --mirror=1 --gpus=4
+    """
+    from thygan.stylegan.train_launch import launch_training
+    from thygan.stylegan.train_setup import TrainFlags
+
+    flags = TrainFlags(**flags, compile=compile_)
+    if flags.aug == "fixed" and flags.p is None:
+        raise UserError("--aug=fixed requires specifying --p")
+    launch_training(flags, outdir=outdir, dry_run=dry_run)

@@ -1,0 +1,1 @@
+"""Files: checkpoints (safetensors + JSON), reference .pkl import, images, atomic writes."""

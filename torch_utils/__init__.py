@@ -1,0 +1,1 @@
+"""Torch-generic, model-agnostic support: ops, distributed helpers, training statistics."""

@@ -1,0 +1,66 @@
+"""Thin helpers over torch.distributed that behave as a world of one when it is not initialised."""
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    rank: int = 0        # global rank of this process
+    world_size: int = 1  # number of processes
+    local_rank: int = 0  # rank on this machine (selects the GPU)
+
+
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def process_info() -> ProcessInfo:
+    if not is_initialized():
+        return ProcessInfo()
+    return ProcessInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+
+
+def init_from_environment(device_type: str) -> ProcessInfo:
+    """Join the process group torchrun (or our spawner) described in RANK/WORLD_SIZE/MASTER_* variables."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    return process_info()
+
+
+def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
+    if is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def all_reduce_mean_(tensor: torch.Tensor) -> torch.Tensor:
+    if is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        tensor /= dist.get_world_size()
+    return tensor
+
+
+def broadcast_(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
+    if is_initialized():
+        dist.broadcast(tensor, src=src)
+    return tensor
+
+
+def gather_names(names: list[str]) -> set[str]:
+    """Union of string lists over all processes (stat names can differ between ranks)."""
+    if not is_initialized():
+        return set(names)
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, names)
+    return {name for part in gathered for name in part}
+
+
+def barrier() -> None:
+    if is_initialized():
+        dist.barrier()
