@@ -11,7 +11,8 @@ from thygan.cli.command import Command
 
 @click.command(cls=Command, name="dataset-tool", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--source", required=True, metavar="PATH", type=click.Path(),
-              help="Input: a folder (searched recursively) or a zip of images; class sub-folders give labels.")
+              help="Input: a folder (searched recursively) or a zip of images; "
+                   "class sub-folders give labels.")
 @click.option("--dest", required=True, metavar="PATH", type=click.Path(),
               help="Output: a new .zip (uncompressed) or an empty/new folder.")
 @click.option("--labels", "labels_path", metavar="FILE", type=click.Path(dir_okay=False), default=None,
@@ -39,7 +40,8 @@ def dataset_tool_command(source, dest, labels_path, max_images, transform, width
 
     \b
     Examples:
-      python dataset_tool.py --source=tiles/ --dest=datasets/tiles-256.zip --transform=center-crop --width=256 --height=256
+      python dataset_tool.py --source=tiles/ --dest=datasets/tiles-256.zip \\
+          --transform=center-crop --width=256 --height=256
       python dataset_tool.py --source=split/ --labels=labels.csv --dest=datasets/split.zip
       thygan dataset-tool --source=by_class/ --dest=datasets/by_class-512.zip
     """

@@ -12,6 +12,9 @@ COMMANDS = {
     "convert": "thygan.cli.convert:convert_command",
     "summary": "thygan.cli.summary:summary_command",
     "dataset-tool": "thygan.cli.dataset_tool:dataset_tool_command",
+    "split-dataset": "thygan.cli.split_dataset:split_dataset_command",
+    "splits": "thygan.cli.splits:splits_command",
+    "sample-tiles": "thygan.cli.sample_tiles:sample_tiles_command",
 }
 
 

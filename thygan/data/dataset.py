@@ -77,7 +77,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         """The per-image labels in file order (int64 [N] or float32 [N, D]) and the class names."""
         if not self._files.has(LABELS_FILE):
             return None, None
-        where = f"{self.path}/{LABELS_FILE}"
+        where = f"{self.path}/{self._files.prefix}{LABELS_FILE}"
         try:
             meta = json.loads(self._files.read(LABELS_FILE))
         except (ValueError, UnicodeDecodeError) as exc:

@@ -2,7 +2,9 @@
 
 Labels come from the first of these that exists:
 
-1. ``--labels FILE``: a CSV of ``filename,label`` rows or a JSON file in the reference format;
+1. ``--labels FILE``: a CSV of ``filename,label`` rows (more columns, such as patient and
+   diagnosis, are ignored; a header row starting with ``filename`` may place ``label`` anywhere) or
+   a JSON file in the reference format (or the thyroid study's, with only ``"meta"`` rows);
 2. ``dataset.json`` at the source root: the reference format ``{"labels": [[relpath, label], ...]}``
    (``null`` = unlabeled), also thygan's split_dataset output (extra ``"meta"``, ignored) and
    thygan's own output (extra ``"class_names"``, kept);
@@ -66,12 +68,14 @@ def open_source(source: str | os.PathLike, *, labels_path: str | os.PathLike | N
     if table is None:
         return SourceDataset(files, names, None, class_names, origin)
     raw = _match_labels(table, names, origin)
-    missing = [name for name, value in zip(names, raw) if value is None]
+    missing = [name for name, value in zip(names, raw, strict=True) if value is None]
     if missing and not allow_unlabeled:
-        raise UserError(f"{origin}: no label for {len(missing)} of {len(names)} images (first: {missing[0]}); "
+        raise UserError(f"{origin}: no label for {len(missing)} of {len(names)} images "
+                        f"(first: {missing[0]}); "
                         f"label them or pass --allow-unlabeled to write an unlabeled dataset")
     if missing:
-        return SourceDataset(files, names, None, None, f"none ({len(missing)} images lack a label in {origin})")
+        origin = f"none ({len(missing)} images lack a label in {origin})"
+        return SourceDataset(files, names, None, None, origin)
     labels, class_names = _encode_labels(raw, table.values(), class_names, origin)
     return SourceDataset(files, names, labels, class_names, origin)
 
@@ -90,9 +94,9 @@ def _read_label_table(files: ImageFiles, labels_path: str | os.PathLike | None
         where = f"--labels {path}"
         return _parse_csv(data, where) if suffix == ".csv" else _parse_json(data, where)
     if files.has(LABELS_JSON):
-        return _parse_json(files.read(LABELS_JSON), f"{files.path}/{LABELS_JSON}")
+        return _parse_json(files.read(LABELS_JSON), f"{files.path}/{files.prefix}{LABELS_JSON}")
     if files.has(LABELS_CSV):
-        return _parse_csv(files.read(LABELS_CSV), f"{files.path}/{LABELS_CSV}")
+        return _parse_csv(files.read(LABELS_CSV), f"{files.path}/{files.prefix}{LABELS_CSV}")
     folders = sorted({name.split("/")[0] for name in files.names})
     if all("/" in name for name in files.names) and len(folders) >= 2:
         table = {name: name.split("/")[0] for name in files.names}
@@ -105,6 +109,9 @@ def _parse_json(data: bytes, where: str) -> tuple[dict[str, object] | None, list
         meta = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{where}: not valid JSON ({exc})") from None
+    if isinstance(meta, dict) and "labels" not in meta and isinstance(meta.get("meta"), list):
+        # The thyroid study's external-cohort file has only [fname, label, patient, diagnosis] rows.
+        meta = {**meta, "labels": [row[:2] if isinstance(row, list) else row for row in meta["meta"]]}
     if not isinstance(meta, dict) or "labels" not in meta:
         raise UserError(f"{where}: expected an object with a 'labels' list (or null)")
     class_names = meta.get("class_names")
@@ -124,13 +131,21 @@ def _parse_csv(data: bytes, where: str) -> tuple[dict[str, object], None, str]:
         text = data.decode("utf-8-sig")  # -sig: spreadsheet programs prepend a byte-order mark
     except UnicodeDecodeError as exc:
         raise UserError(f"{where}: not UTF-8 text ({exc})") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise UserError(f"{where}: not a valid CSV file ({exc})") from None
+    label_column = 1
     if rows and rows[0][0].strip().lower() in _CSV_HEADER_CELLS:
-        rows = rows[1:]
+        header = [cell.strip().lower() for cell in rows.pop(0)]
+        if "label" in header:  # a header may order the extra columns (patient, diagnosis) freely
+            label_column = header.index("label")
+    table_rows = []
     for line, row in enumerate(rows, start=1):
-        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+        if len(row) <= label_column or not row[0].strip() or not row[label_column].strip():
             raise UserError(f"{where}: row {line} is {row!r}, expected 'filename,label'")
-    return _build_table([[path.strip(), label.strip()] for path, label in rows], where), None, where
+        table_rows.append([row[0].strip(), row[label_column].strip()])
+    return _build_table(table_rows, where), None, where
 
 
 def _normalize_key(path: str) -> str:
@@ -178,7 +193,8 @@ def _is_int(value: object) -> bool:
 
 
 def _is_vector(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+    return isinstance(value, list) and all(isinstance(x, int | float) and not isinstance(x, bool)
+                                           for x in value)
 
 
 def _encode_labels(raw: list[object], all_values, class_names: list[str] | None,
@@ -189,7 +205,8 @@ def _encode_labels(raw: list[object], all_values, class_names: list[str] | None,
         if min(labels) < 0:
             raise UserError(f"{where}: class labels must be >= 0, got {min(labels)}")
         if class_names is not None and max(labels) >= len(class_names):
-            raise UserError(f"{where}: unknown label {max(labels)} (class_names has {len(class_names)} entries)")
+            raise UserError(f"{where}: unknown label {max(labels)} "
+                            f"(class_names has {len(class_names)} entries)")
         return labels, class_names
     if all(isinstance(value, str) for value in raw):
         if class_names is None:

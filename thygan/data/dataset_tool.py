@@ -81,10 +81,12 @@ def center_crop_wide(image: np.ndarray, width: int, height: int, resample: int) 
     return canvas
 
 
-def make_image_fn(*, transform: str | None, width: int | None, height: int | None, resize_filter: str) -> ImageFn:
+def make_image_fn(*, transform: str | None, width: int | None, height: int | None,
+                  resize_filter: str) -> ImageFn:
     """The per-image transform the flags ask for; validates the flags (raises UserError)."""
     if resize_filter not in RESIZE_FILTERS:
-        raise UserError(f"--resize-filter: expected one of {', '.join(RESIZE_FILTERS)}, got '{resize_filter}'")
+        raise UserError(f"--resize-filter: expected one of {', '.join(RESIZE_FILTERS)}, "
+                        f"got '{resize_filter}'")
     resample = RESIZE_FILTERS[resize_filter]
     if transform is None:
         if width is None and height is None:
@@ -101,12 +103,14 @@ def make_image_fn(*, transform: str | None, width: int | None, height: int | Non
     return lambda image: center_crop(image, width, height, resample)
 
 
-def _check_output_size(width: int, height: int, what: str) -> None:
+def _check_output_size(width: int, height: int, what: str, *, hint: bool) -> None:
+    """Training images are square with a power-of-two side (the networks halve it down to 4)."""
     if width != height:
-        raise UserError(f"{what}: output would be {width}x{height}; training images must be square "
-                        f"(use --transform center-crop, or equal --width and --height)")
+        raise UserError(f"{what}: output would be {width}x{height}; training images must be square"
+                        + (" (use --transform center-crop, or equal --width and --height)" if hint else ""))
     if width & (width - 1):
-        raise UserError(f"{what}: output size {width} is not a power of two (use --width/--height)")
+        raise UserError(f"{what}: output size {width} is not a power of two"
+                        + (" (resize with --width and --height)" if hint else ""))
 
 
 def _check_dest(dest: Path, source: Path) -> None:
@@ -169,7 +173,9 @@ def _convert_images(src: SourceDataset, image_fn: ImageFn, add: Callable[[str, b
                     progress: bool) -> tuple[int, int, int]:
     """Decode, transform, check and write every image; return the output shape (H, W, C)."""
     first = None
-    for idx, name in enumerate(tqdm(src.names, desc="dataset_tool", unit="img", disable=None if progress else True)):
+    # disable=None: tqdm draws the bar only on a terminal, so logs and pipes stay clean.
+    bar = tqdm(src.names, desc="dataset_tool", unit="img", disable=None if progress else True)
+    for idx, name in enumerate(bar):
         image = decode_image(src.files.read(name), name)
         if image.shape[2] not in (1, 3):
             raise UserError(f"{name}: has {image.shape[2]} channels; dataset_tool accepts 1 (grayscale) "
@@ -177,7 +183,7 @@ def _convert_images(src: SourceDataset, image_fn: ImageFn, add: Callable[[str, b
         image = image_fn(image)
         if first is None:
             first = (name, image.shape)
-            _check_output_size(image.shape[1], image.shape[0], name)
+            _check_output_size(image.shape[1], image.shape[0], name, hint=True)
         elif image.shape != first[1]:
             raise UserError(f"{name}: output is {_shape_str(image.shape)}, but {first[0]} gives "
                             f"{_shape_str(first[1])}; all images must match "
@@ -211,9 +217,9 @@ def convert_dataset(*, source: str | os.PathLike, dest: str | os.PathLike,
         raise UserError(f"--max-images: expected a positive number, got {max_images}")
     image_fn = make_image_fn(transform=transform, width=width, height=height, resize_filter=resize_filter)
     if transform == "center-crop-wide":
-        _check_output_size(width, width, "--width")
+        _check_output_size(width, width, "--width", hint=False)
     elif width is not None and height is not None:
-        _check_output_size(width, height, "--width/--height")
+        _check_output_size(width, height, "--width/--height", hint=False)
     _check_dest(dest, source)
     src = open_source(source, labels_path=labels_path, max_images=max_images, allow_unlabeled=allow_unlabeled)
     log(f"{len(src.names)} images from {source}; labels: {src.label_origin}")
@@ -221,8 +227,8 @@ def convert_dataset(*, source: str | os.PathLike, dest: str | os.PathLike,
     try:
         with _dataset_writer(dest) as add:
             height_out, _, channels = _convert_images(src, image_fn, add, progress)
-            labels = None if src.labels is None else [[archive_name(i), label] for i, label in enumerate(src.labels)]
-            meta = {"labels": labels}
+            meta = {"labels": None if src.labels is None else
+                    [[archive_name(i), label] for i, label in enumerate(src.labels)]}
             if src.class_names is not None and src.labels is not None:
                 meta["class_names"] = src.class_names
             add("dataset.json", (json.dumps(meta) + "\n").encode("utf-8"))
@@ -233,5 +239,6 @@ def convert_dataset(*, source: str | os.PathLike, dest: str | os.PathLike,
         raise
     finally:
         src.files.close()
-    return {"dest": str(dest), "num_images": len(src.names), "resolution": height_out, "num_channels": channels,
+    return {"dest": str(dest), "num_images": len(src.names), "resolution": height_out,
+            "num_channels": channels,
             "labels": src.label_origin, "class_names": src.class_names if src.labels is not None else None}

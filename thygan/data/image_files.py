@@ -3,7 +3,9 @@
 Shared by the training dataset and by dataset_tool so that both see the same files in the same
 order: every file with an image extension, found recursively, sorted by its '/'-separated path
 relative to the root. Hidden files and macOS ``__MACOSX/`` resource forks are skipped (they would be
-unreadable "images" in zips made on a Mac).
+unreadable "images" in zips made on a Mac). When every file lies inside one folder (``zip -r ds.zip
+ds/`` stores ``ds/dataset.json``, ``ds/00000/...``), that folder counts as the root, so the
+dataset.json and class folders inside it are found.
 """
 
 import io
@@ -27,19 +29,31 @@ IMAGE_EXTENSIONS = frozenset([".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SPNG_COLOR_TYPES = (0, 2, 6)  # gray, RGB, RGBA at 8 bits: the PNG kinds pyspng returns unchanged
 _KEEP_MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
-_CONVERT_MODES = {"1": "L", "P": "RGB", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+_CONVERT_MODES = {"1": "L", "P": "RGB", "PA": "RGBA",  # Pillow modes decoded as L/RGB/RGBA
+                  "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+
+
+def _is_visible(name: str) -> bool:
+    return not any(part.startswith(".") or part == "__MACOSX" for part in name.split("/"))
 
 
 def is_image_name(name: str) -> bool:
     """True for a non-hidden file with an image extension (``name`` is a '/'-separated path)."""
-    parts = name.split("/")
-    if any(part.startswith(".") or part == "__MACOSX" for part in parts):
-        return False
-    return os.path.splitext(parts[-1])[1].lower() in IMAGE_EXTENSIONS
+    return _is_visible(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _wrapping_folders(names: list[str]) -> str:
+    """The folder prefix (e.g. ``'ds/'``) that every name shares, descending while there is one."""
+    prefix = ""
+    while names and all("/" in name for name in names) and len({name.split("/")[0] for name in names}) == 1:
+        top = names[0].split("/")[0] + "/"
+        prefix += top
+        names = [name[len(top):] for name in names]
+    return prefix
 
 
 class ImageFiles:
-    """A folder or zip of image files, read by relative path.
+    """A folder or zip of image files, read by path relative to its root (see the module docstring).
 
     The zip is opened lazily and once per process: a copy pickled into (or forked into) a DataLoader
     worker opens its own handle, because processes sharing one file offset would read each other's
@@ -59,12 +73,16 @@ class ImageFiles:
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
             self.kind = "zip"
             all_names = [info.filename for info in self._zip().infolist() if not info.is_dir()]
+        elif self.path.is_file() and self.path.suffix.lower() == ".zip":
+            raise UserError(f"{self.what}: '{self.path}' is not a valid zip file")
         elif self.path.is_file():
             raise UserError(f"{self.what}: expected a folder or a .zip file, got '{self.path}'")
         else:
             raise UserError(f"{self.what}: no such folder or zip file '{self.path}'")
-        self._all_names = frozenset(all_names)
-        self.names = sorted(name for name in all_names if is_image_name(name))
+        visible = [name for name in all_names if _is_visible(name)]
+        self.prefix = _wrapping_folders(visible)
+        self._all_names = frozenset(name[len(self.prefix):] for name in visible)
+        self.names = sorted(name for name in self._all_names if is_image_name(name))
 
     def _walk_folder(self) -> list[str]:
         names = []
@@ -97,8 +115,8 @@ class ImageFiles:
     def open(self, name: str) -> BinaryIO:
         """Open the file at relative path ``name`` for binary reading."""
         if self.kind == "zip":
-            return self._zip().open(name, "r")
-        return open(self.path / name, "rb")
+            return self._zip().open(self.prefix + name, "r")
+        return open(self.path / (self.prefix + name), "rb")
 
     def read(self, name: str) -> bytes:
         """The bytes of the file at relative path ``name``."""

@@ -112,12 +112,34 @@ class ImageSource:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._rgb: np.ndarray | None = None
+        with self._open() as image:  # the header only: sizes are known before any pixel is decoded
+            self.width, self.height = image.size
+
+    @classmethod
+    def from_array(cls, rgb: np.ndarray, name: str) -> "ImageSource":
+        """An image already in memory (rgb: [H, W, 3] uint8); ``name`` stands in for its path."""
+        source = cls.__new__(cls)
+        source.path, source._rgb = Path(name), np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
+        source.height, source.width = source._rgb.shape[:2]
+        return source
+
+    def _open(self) -> PIL.Image.Image:
         try:
-            with PIL.Image.open(self.path) as image:
-                self.rgb = np.asarray(image.convert("RGB"))
+            return PIL.Image.open(self.path)
         except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on damaged files
             raise UserError(f"{self.path}: cannot read image ({exc})") from None
-        self.height, self.width = self.rgb.shape[:2]
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """All pixels: [H, W, 3] uint8, decoded on first use."""
+        if self._rgb is None:
+            with self._open() as image:
+                try:
+                    self._rgb = np.asarray(image.convert("RGB"))
+                except Exception as exc:  # truncated or corrupt pixel data
+                    raise UserError(f"{self.path}: cannot read image ({exc})") from None
+        return self._rgb
 
     def read(self, box: Box) -> np.ndarray:
         """The tile at ``box``: [size, size, 3] uint8."""
@@ -128,7 +150,8 @@ class ImageSource:
         return self.rgb
 
     def close(self) -> None:
-        """Nothing to release (kept for symmetry with SlideSource)."""
+        """Drop the decoded pixels."""
+        self._rgb = None
 
 
 class SlideSource:
@@ -172,7 +195,8 @@ class SlideSource:
             raise UserError("--level, --magnification, --mpp: give at most one")
         if level is not None:
             if not 0 <= level < self.slide.level_count:
-                raise UserError(f"--level: {self.path} has levels 0-{self.slide.level_count - 1}, got {level}")
+                last = self.slide.level_count - 1
+                raise UserError(f"--level: {self.path} has levels 0-{last}, got {level}")
             return float(self.slide.level_downsamples[level])
         if magnification is not None:
             native = self._property("openslide.objective-power", "--magnification")
@@ -231,3 +255,23 @@ def open_source(path: str | os.PathLike, *, level: int | None = None, magnificat
     if is_slide_file(path):
         return SlideSource(path, level=level, magnification=magnification, mpp=mpp)
     return ImageSource(path)
+
+
+def source_files(root: str | os.PathLike) -> list[str]:
+    """Images and slides under ``root``, recursively: '/'-separated relative paths, sorted.
+
+    Hidden files and folders are skipped, and so is everything inside a slide's companion folder
+    (an ``.mrxs`` slide keeps its data in a sibling folder of the same stem).
+    """
+    from thygan.data.image_files import IMAGE_EXTENSIONS
+
+    root = Path(root)
+    found = []
+    for folder, dirs, files in os.walk(root):
+        companions = {Path(name).stem for name in files if Path(name).suffix.lower() == ".mrxs"}
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in companions)
+        for name in files:
+            suffix = Path(name).suffix.lower()
+            if not name.startswith(".") and (suffix in IMAGE_EXTENSIONS or suffix in SLIDE_EXTENSIONS):
+                found.append((Path(folder) / name).relative_to(root).as_posix())
+    return sorted(found)

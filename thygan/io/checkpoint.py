@@ -58,7 +58,8 @@ def save_checkpoint(path: str | Path, *, networks: Mapping[str, nn.Module],
     Returns:
         (safetensors path, json path).
     """
-    registry = registry or default_registry()
+    if networks:
+        registry = registry or default_registry()
     weights_path, json_path = checkpoint_paths(path)
     extra_tensors = dict(extra_tensors or {})
     groups = list(networks) + list(extra_tensors)
@@ -109,7 +110,6 @@ def load_checkpoint(path: str | Path, *, registry: Registry | None = None) -> Lo
     Raises:
         UserError: naming the file and what was expected, for anything wrong with the files.
     """
-    registry = registry or default_registry()
     weights_path, json_path = checkpoint_paths(path)
     if not weights_path.is_file():
         raise UserError(f"{weights_path}: no such file (expected the weights of the checkpoint {path})")
@@ -117,8 +117,10 @@ def load_checkpoint(path: str | Path, *, registry: Registry | None = None) -> Lo
     try:
         tensors = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own error types for damaged headers and data
-        raise UserError(f"{weights_path}: not a readable safetensors file ({exc})") from None
+        raise UserError(f"{weights_path}: not a readable safetensors file ({_one_line(exc)})") from None
     groups = _split_groups(tensors, list(meta["networks"]) + list(meta["tensor_groups"]), weights_path)
+    if meta["networks"]:
+        registry = registry or default_registry()  # only now: a file of extra tensors needs no networks
     networks = {}
     for name, spec in meta["networks"].items():
         net = build_network(registry, spec["class"], spec["kwargs"], what=name, source=meta_source)
@@ -137,7 +139,7 @@ def _read_meta(weights_path: Path, json_path: Path) -> tuple[dict[str, Any], Pat
             with safe_open(str(weights_path), framework="pt") as f:
                 text = (f.metadata() or {}).get(METADATA_KEY)
         except Exception as exc:  # damaged header
-            raise UserError(f"{weights_path}: not a readable safetensors file ({exc})") from None
+            raise UserError(f"{weights_path}: not a readable safetensors file ({_one_line(exc)})") from None
         if text is None:
             raise UserError(f"{weights_path}: no '{METADATA_KEY}' metadata and no {json_path.name} beside it "
                             f"(expected a checkpoint written by thygan)")
@@ -147,6 +149,10 @@ def _read_meta(weights_path: Path, json_path: Path) -> tuple[dict[str, Any], Pat
         raise UserError(f"{source}: not valid JSON ({exc})") from None
     _check_meta(meta, source)
     return meta, source
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def _read_text(path: Path) -> str:

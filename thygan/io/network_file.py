@@ -24,6 +24,8 @@ def load_network_file(path: str | Path, *, registry: Registry | None = None) -> 
         return load_reference_pickle(path, registry=registry)
     if path.suffix in CHECKPOINT_SUFFIXES or any(p.is_file() for p in checkpoint_paths(path)):
         return load_checkpoint(path, registry=registry)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder (expected a network file: .safetensors/.json or .pkl)")
     if path.is_file():
         raise UserError(f"{path}: unknown network file type '{path.suffix}' (expected a thygan checkpoint "
                         f".safetensors/.json or a reference network-snapshot .pkl)")

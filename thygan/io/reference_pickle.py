@@ -74,7 +74,12 @@ def _load_storage_from_bytes(data: Any) -> torch.storage.TypedStorage:
     # torch's own _load_from_bytes unpickles these bytes without restriction; the weights-only reader doesn't.
     if not isinstance(data, bytes):
         raise ValueError("a storage that is not stored as bytes")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch explains in a long multi-line message; keep the line that names the cause
+        lines = [line.strip() for line in str(exc).splitlines()]
+        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), type(exc).__name__)
+        raise ValueError(f"a tensor storage that torch's weights-only reader refuses: {detail}") from None
 
 
 def _numpy_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
@@ -140,7 +145,8 @@ def read_snapshot_tree(path: str | Path) -> dict[str, Any]:
     except UserError:
         raise
     except Exception as exc:  # truncated or damaged bytes surface as many different exception types
-        raise UserError(f"{path}: not a readable network snapshot pickle ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())[:300]  # one line for the CLI
+        raise UserError(f"{path}: not a readable network snapshot pickle ({type(exc).__name__}: {detail})") from None
     if not isinstance(tree, dict) or not any(isinstance(tree.get(k), PersistentRecord) for k in NETWORK_KEYS):
         raise UserError(f"{path}: expected a dict holding networks G, D and G_ema (a StyleGAN2-ADA snapshot)")
     return tree
@@ -215,9 +221,9 @@ def load_reference_pickle(path: str | Path, *, registry: Registry | None = None)
         ``meta`` the fields of a thygan checkpoint (kwargs, kimg from the file name, training_set_kwargs
         and the augment pipe's class and kwargs under 'extra').
     """
-    registry = registry or default_registry()
     path = Path(path)
-    tree = read_snapshot_tree(path)
+    tree = read_snapshot_tree(path)  # first: a hostile file is refused before anything else is imported
+    registry = registry or default_registry()
     networks, specs = {}, {}
     for key in NETWORK_KEYS:
         record = tree.get(key)
@@ -245,3 +251,22 @@ def load_reference_pickle(path: str | Path, *, registry: Registry | None = None)
             "class_names": None, "training_options": {}, "cur_nimg": None if kimg is None else kimg * 1000,
             "kimg": kimg, "extra": extra}
     return LoadedNetworks(networks=networks, meta=meta, extra_tensors=extra_tensors, weights_file=path)
+
+
+def convert_reference_pickle(source: str | Path, dest: str | Path, *,
+                             registry: Registry | None = None) -> tuple[LoadedNetworks, tuple[Path, Path]]:
+    """Import ``source`` and write it as the thygan checkpoint ``dest``.safetensors + ``dest``.json.
+
+    The augment pipe's buffers become the tensor group 'augment_pipe'; its class and kwargs, the
+    training_set_kwargs and the source's name and SHA-256 go under the checkpoint's 'extra'.
+    """
+    import hashlib
+
+    loaded = load_reference_pickle(source, registry=registry)
+    extra = dict(loaded.meta["extra"], source_sha256=hashlib.sha256(Path(source).read_bytes()).hexdigest())
+    from thygan.io.checkpoint import save_checkpoint
+
+    paths = save_checkpoint(dest, networks=loaded.networks, extra_tensors=loaded.extra_tensors,
+                            class_names=loaded.class_names, cur_nimg=loaded.cur_nimg, extra=extra,
+                            registry=registry or default_registry())
+    return loaded, paths

@@ -137,11 +137,11 @@ def run_generate_job(job: GenerateJob) -> list[Path]:
         raise UserError(f"--network: {job.network_path} holds no generator (G_ema or G)")
     device = pick_device(job.device)
     G = G.eval().requires_grad_(False).to(device)
-    _report_paths(device)
-    _claim_outdir(job, loaded.weights_file)
     outdir = Path(job.outdir)
     if job.projected_w is not None:
         ws = _load_projected_w(job.projected_w, G)
+        _report_paths(device)
+        _claim_outdir(job, loaded.weights_file)
         paths = [outdir / f"proj{idx:02d}.png" for idx in range(ws.shape[0])]
         for path, image in zip(paths, synthesize_from_ws(G, ws, noise_mode=job.noise_mode,
                                                           batch_size=job.batch_size, device=device)):
@@ -149,6 +149,8 @@ def run_generate_job(job: GenerateJob) -> list[Path]:
         return paths
     seeds = parse_seeds(job.seeds)
     classes = resolve_classes(job.class_spec, G.c_dim, loaded.class_names)
+    _report_paths(device)
+    _claim_outdir(job, loaded.weights_file)
     if job.grid:
         return [_write_grid(G, seeds, classes, job, device)]
     written = []

@@ -23,9 +23,14 @@ class StopFlag:
     def __init__(self):
         self.requested = False
 
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+    def install(self) -> dict:
+        """Install the handlers; returns the previous ones for ``restore``."""
+        return {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def restore(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum, frame) -> None:
         if self.requested:  # second signal: the user really wants out
@@ -146,14 +151,17 @@ def run_process(rank: int, world_size: int, run_dir: Path, init_file: str | None
         torch.cuda.set_device(info.local_rank)
         opts.device = f"cuda:{info.local_rank}"
     stop = StopFlag()
-    stop.install()
-    if info.rank == 0:
-        with Tee(Path(run_dir) / "log.txt"):
+    previous = stop.install()
+    try:
+        if info.rank == 0:
+            with Tee(Path(run_dir) / "log.txt"):
+                training_loop(opts, run_dir, stop_requested=stop)
+        else:
             training_loop(opts, run_dir, stop_requested=stop)
-    else:
-        training_loop(opts, run_dir, stop_requested=stop)
-    if distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    finally:
+        StopFlag.restore(previous)
+        if distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def _spawn(num_processes: int, run_dir: Path) -> None:

@@ -1,0 +1,128 @@
+"""The training loop on a tiny CPU configuration: it runs, writes the run folder, resumes exactly,
+and several processes compute what one process computes."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from thygan.cli.train import train_command
+from thygan.io.checkpoint import load_checkpoint
+from thygan.stylegan.train_launch import resolve_options, run_process
+from thygan.stylegan.train_setup import TrainFlags
+from thygan.stylegan.training_loop import training_loop
+from thygan.stylegan.training_options import options_from_dict, options_to_dict, options_to_json
+from thygan.stylegan.training_state import latest_snapshot
+
+
+def tiny_options(data, **changes):
+    flags = TrainFlags(data=str(data), cfg="cpu32", cond=True, metrics="none", batch=4, workers=0, device="cpu",
+                       aug="noaug")
+    opts, _ = resolve_options(flags)
+    for kwargs in (opts.G_kwargs["synthesis_kwargs"], opts.D_kwargs):
+        kwargs["channel_base"], kwargs["channel_max"] = 256, 16
+    opts.G_kwargs["z_dim"] = opts.G_kwargs["w_dim"] = 16
+    opts.D_kwargs["mapping_kwargs"] = {"num_layers": 2}
+    opts.D_kwargs["epilogue_kwargs"]["mbstd_group_size"] = 2
+    opts.batch_gpu = 4
+    opts.kimg_per_tick = 0.008          # a tick every 2 minibatches of 4
+    opts.image_snapshot_ticks = opts.network_snapshot_ticks = 1
+    opts.G_reg_interval, opts.D_reg_interval = 2, 2  # exercise the lazy-regularization phases early
+    for key, value in changes.items():
+        setattr(opts, key, value)
+    return opts
+
+
+def final_weights(run_dir):
+    loaded = load_checkpoint(latest_snapshot(run_dir))
+    return {f"{net}.{k}": v for net, module in loaded.networks.items() for k, v in module.state_dict().items()}
+
+
+def test_training_writes_the_run_folder(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    progress = training_loop(tiny_options(tiny_dataset), run_dir, max_steps=4)
+    assert progress.cur_nimg == 16 and progress.batch_idx == 4 and progress.tick == 2
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"reals.png", "fakes_init.png", "stats.jsonl", "network-snapshot-000000.safetensors",
+            "network-snapshot-000000.json", "training-state-000000.json"} <= names
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert len(stats) == 2 and stats[-1]["Progress/kimg"]["mean"] == pytest.approx(0.016)
+    for key in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "Loss/pl_penalty"):
+        assert stats[-1][key]["n"] > 0 and stats[-1][key]["mean"] == stats[-1][key]["mean"]  # finite, not NaN
+    loaded = load_checkpoint(latest_snapshot(run_dir))
+    assert loaded.class_names == ["class0", "class1", "class2"] and loaded.cur_nimg == 16
+
+
+def test_resume_continues_exactly(tiny_dataset, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    straight.mkdir()
+    split.mkdir()
+    training_loop(tiny_options(tiny_dataset), straight, max_steps=6)
+    training_loop(tiny_options(tiny_dataset), split, max_steps=2)
+    resumed = tiny_options(tiny_dataset, resume=str(latest_snapshot(split)))
+    training_loop(resumed, split, max_steps=4)
+    a, b = final_weights(straight), final_weights(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_two_processes_match_one_process_with_accumulation(tiny_dataset, tmp_path):
+    """2 gloo processes x batch 2 == 1 process accumulating 2 chunks of 2 (same total batch 4)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for run_dir, world in ((one, 1), (two, 2)):
+        run_dir.mkdir()
+        opts = tiny_options(tiny_dataset, batch_gpu=2, num_gpus=world)
+        (run_dir / "training_options.json").write_text(options_to_json(opts))
+    # Stop after 2 ticks via total_kimg: 4 minibatches of 4 images.
+    for run_dir in (one, two):
+        data = json.loads((run_dir / "training_options.json").read_text())
+        data["total_kimg"] = 0.016
+        (run_dir / "training_options.json").write_text(json.dumps(data))
+    run_process(0, 1, one, None)
+    torch.multiprocessing.spawn(run_process, args=(2, two, str(tmp_path / "init")), nprocs=2)
+    a, b = final_weights(one), final_weights(two)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_options_round_trip_and_reject_unknown_keys(tiny_dataset):
+    opts = tiny_options(tiny_dataset)
+    assert options_from_dict(json.loads(options_to_json(opts))) == opts
+    data = options_to_dict(opts)
+    data["gammma"] = 1
+    with pytest.raises(ValueError, match="gammma"):
+        options_from_dict(data)
+
+
+def test_dry_run_prints_options_and_creates_nothing(tiny_dataset, tmp_path):
+    result = CliRunner().invoke(train_command, [f"--outdir={tmp_path / 'runs'}", f"--data={tiny_dataset}",
+                                               "--cfg=cpu32", "--cond=1", "--metrics=none", "-n"])
+    assert result.exit_code == 0, result.output
+    assert "Dry run; exiting." in result.output and '"r1_gamma"' in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpus=3"], "--gpus must be a power of two"),
+    (["--aug=fixed"], "--aug=fixed requires specifying --p"),
+    (["--p=0.3"], "--p can only be specified with --aug=fixed"),
+    (["--metrics=fid9000_nonsense"], "unknown metric"),
+    (["--batch=6", "--gpus=4"], "--batch must be at least 1 and divisible by --gpus"),
+])
+def test_bad_flags_fail_in_one_line(tiny_dataset, tmp_path, args, message):
+    result = CliRunner().invoke(train_command, [f"--outdir={tmp_path}", f"--data={tiny_dataset}", "--cfg=cpu32",
+                                               "-n", *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cond_needs_labels(tmp_path):
+    from tests.stylegan.conftest import write_tiny_dataset
+
+    data = write_tiny_dataset(tmp_path / "unlabelled", labels=False)
+    result = CliRunner().invoke(train_command, [f"--outdir={tmp_path}", f"--data={data}", "--cond=1", "-n"])
+    assert result.exit_code == 2 and "--cond=True requires labels specified in dataset.json" in result.output
