@@ -1,4 +1,4 @@
-"""thygan convert: a snapshot .pkl becomes a checkpoint with the same tensors; bad input is one line, exit 2."""
+"""thygan convert: a snapshot .pkl becomes a checkpoint with the same tensors; bad input: one line, exit 2."""
 
 import os
 import subprocess
@@ -35,7 +35,8 @@ def stand_in_networks(monkeypatch, tmp_path):
 def snapshot(tmp_path):
     torch.manual_seed(3)
     nets = {"G": TinyGenerator(), "D": TinyDiscriminator(width=5), "G_ema": TinyGenerator()}
-    path = write_snapshot(tmp_path / "network-snapshot-000400.pkl", **nets, augment_pipe=augment_pipe_record(p=0.5))
+    path = write_snapshot(tmp_path / "network-snapshot-000400.pkl", **nets,
+                          augment_pipe=augment_pipe_record(p=0.5))
     return path, nets
 
 

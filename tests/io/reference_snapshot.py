@@ -80,12 +80,14 @@ def _easy(value: Any) -> Any:
 def record(class_name: str, *, parameters: dict | None = None, buffers: dict | None = None,
            modules: dict | None = None, init_kwargs: dict | None = None, attrs: dict | None = None,
            non_persistent: set | None = None, module_src: str = PAYLOAD_SOURCE) -> PersistentObject:
-    """One persistent object; tensors are cloned, parameters wrapped as frozen nn.Parameter like a snapshot."""
+    """One persistent object; tensors cloned, parameters wrapped as frozen nn.Parameter as in a snapshot."""
     state = {
         "training": False,
-        "_parameters": OrderedDict((k, None if v is None else nn.Parameter(v.detach().clone(), requires_grad=False))
+        "_parameters": OrderedDict((k, None if v is None else nn.Parameter(v.detach().clone(),
+                                                                             requires_grad=False))
                                    for k, v in (parameters or {}).items()),
-        "_buffers": OrderedDict((k, None if v is None else v.detach().clone()) for k, v in (buffers or {}).items()),
+        "_buffers": OrderedDict((k, None if v is None else v.detach().clone())
+                                for k, v in (buffers or {}).items()),
         "_non_persistent_buffers_set": set(non_persistent or ()),
         "_backward_hooks": OrderedDict(),
         "_forward_hooks": OrderedDict(),
@@ -138,7 +140,8 @@ def snapshot_bytes(*, G: nn.Module | None = None, D: nn.Module | None = None, G_
     (e.g. hostile objects).
     """
     data = {"training_set_kwargs": _easy(training_set_kwargs) if training_set_kwargs is not None else None}
-    for key, net, class_name in [("G", G, "Generator"), ("D", D, "Discriminator"), ("G_ema", G_ema, "Generator")]:
+    roles = [("G", G, "Generator"), ("D", D, "Discriminator"), ("G_ema", G_ema, "Generator")]
+    for key, net, class_name in roles:
         data[key] = None if net is None else module_record(net, class_name=class_name)
         if net is not None and network_kwargs and key in network_kwargs:
             data[key].meta["state"]["_init_kwargs"] = _easy(dict(network_kwargs[key]))
@@ -162,7 +165,9 @@ def global_call_pickle(module: str, name: str, argument: str, *, protocol: int) 
     """
     def text(s: str) -> bytes:
         data = s.encode()
-        return b"\x8c" + bytes([len(data)]) + data if protocol >= 4 else b"X" + len(data).to_bytes(4, "little") + data
+        if protocol >= 4:
+            return b"\x8c" + bytes([len(data)]) + data                # SHORT_BINUNICODE
+        return b"X" + len(data).to_bytes(4, "little") + data            # BINUNICODE
 
     if protocol >= 4:
         head = text(module) + text(name) + b"\x93"          # SHORT_BINUNICODE x2, STACK_GLOBAL

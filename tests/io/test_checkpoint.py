@@ -82,7 +82,8 @@ def test_round_trip_is_bit_exact(tmp_path, nets, extra_groups):
 
 
 def test_json_names_classes_and_kwargs_and_is_mirrored_in_safetensors(tmp_path, nets):
-    weights, meta_path = save_checkpoint(tmp_path / "snap", networks={"D": nets["D"]}, registry=tiny_registry())
+    weights, meta_path = save_checkpoint(tmp_path / "snap", networks={"D": nets["D"]},
+                                         registry=tiny_registry())
     meta = json.loads(meta_path.read_text())
     assert meta["networks"] == {"D": {"class": "Discriminator", "kwargs": nets["D"].init_kwargs}}
     from safetensors import safe_open
@@ -101,7 +102,8 @@ def test_any_of_the_three_names_loads(tmp_path, nets, form):
 
 
 def test_lone_safetensors_describes_itself(tmp_path, nets):
-    _, meta_path = save_checkpoint(tmp_path / "net", networks=nets, class_names=["a"], registry=tiny_registry())
+    _, meta_path = save_checkpoint(tmp_path / "net", networks=nets, class_names=["a"],
+                                   registry=tiny_registry())
     meta_path.unlink()
     loaded = load_checkpoint(tmp_path / "net.safetensors", registry=tiny_registry())
     assert loaded.class_names == ["a"]

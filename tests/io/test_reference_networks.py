@@ -40,9 +40,9 @@ def _outputs(G, D, gold):
 def test_golden_cond32_through_pickle_and_checkpoint(tmp_path, monkeypatch, cond32):
     monkeypatch.chdir(tmp_path)
     cfg, G_ema, D, gold = cond32
+    reference_kwargs = {"G": cfg["G_kwargs"], "D": cfg["D_kwargs"], "G_ema": cfg["G_kwargs"]}
     pkl = write_snapshot(tmp_path / "network-snapshot-000120.pkl", G=G_ema, D=D, G_ema=G_ema,
-                         augment_pipe=augment_pipe_record(p=0.2), protocol=4,
-                         network_kwargs={"G": cfg["G_kwargs"], "D": cfg["D_kwargs"], "G_ema": cfg["G_kwargs"]},
+                         augment_pipe=augment_pipe_record(p=0.2), protocol=4, network_kwargs=reference_kwargs,
                          training_set_kwargs={"class_name": "training.dataset.ImageFolderDataset",
                                               "path": "tiles.zip", "use_labels": True, "resolution": 32})
     expected = _outputs(G_ema, D, gold)
@@ -58,7 +58,8 @@ def test_golden_cond32_through_pickle_and_checkpoint(tmp_path, monkeypatch, cond
 
     convert_reference_pickle(pkl, tmp_path / "converted")
     converted = load_network_file(tmp_path / "converted.safetensors")
-    for a, b in zip(_outputs(converted.networks["G_ema"], converted.networks["D"], gold), expected, strict=True):
+    again = _outputs(converted.networks["G_ema"], converted.networks["D"], gold)
+    for a, b in zip(again, expected, strict=True):
         assert torch.equal(a, b)
     assert converted.meta["kimg"] == 120
     assert torch.equal(converted.extra_tensors["augment_pipe"]["p"], torch.tensor(0.2))

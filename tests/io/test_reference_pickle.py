@@ -27,8 +27,8 @@ from thygan.io.reference_pickle import (
 
 # The globals stylegan2_ada_pkl.md lists for a real snapshot (numpy's module name depends on its version).
 REFERENCE_GLOBALS = {"torch_utils.persistence _reconstruct_persistent_obj", "dnnlib.util EasyDict",
-                     "collections OrderedDict", "torch._utils _rebuild_tensor_v2", "torch._utils _rebuild_parameter",
-                     "torch.storage _load_from_bytes", "numpy dtype"}
+                     "collections OrderedDict", "torch._utils _rebuild_tensor_v2",
+                     "torch._utils _rebuild_parameter", "torch.storage _load_from_bytes", "numpy dtype"}
 
 
 def _globals(data: bytes) -> set[str]:
@@ -79,7 +79,8 @@ def test_snapshot_builder_is_realistic(nets, protocol):
 @pytest.mark.parametrize("protocol", [3, 4])
 def test_weights_land_exactly_and_nothing_runs(tmp_path, nets, protocol):
     pipe = augment_pipe_record(p=0.375)
-    path = write_snapshot(tmp_path / "network-snapshot-000400.pkl", **nets, augment_pipe=pipe, protocol=protocol,
+    path = write_snapshot(tmp_path / "network-snapshot-000400.pkl", **nets, augment_pipe=pipe,
+                          protocol=protocol,
                           training_set_kwargs=dict(path="tiles.zip", use_labels=True, resolution=64))
     loaded = load_reference_pickle(path, registry=tiny_registry())
     assert list(loaded.networks) == ["G", "D", "G_ema"]
@@ -199,7 +200,8 @@ def test_missing_file(tmp_path):
 def test_truncated_file(tmp_path, nets):
     data = snapshot_bytes(**nets)
     (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 3])
-    assert _error(tmp_path / "cut.pkl").startswith(f"{tmp_path / 'cut.pkl'}: not a readable network snapshot pickle")
+    message = _error(tmp_path / "cut.pkl")
+    assert message.startswith(f"{tmp_path / 'cut.pkl'}: not a readable network snapshot pickle")
 
 
 def test_pickle_of_something_else(tmp_path):
@@ -257,3 +259,39 @@ class _ObjectScalar:
 def test_numpy_scalars_must_be_plain_numbers(tmp_path, nets):
     (tmp_path / "s.pkl").write_bytes(snapshot_bytes(**nets, extra={"x": _ObjectScalar()}))
     assert "not a plain number" in _error(tmp_path / "s.pkl")
+
+
+class _OldStyleTensor:
+    """A tensor pickled the way other torch versions may: _rebuild_tensor over a typed FloatStorage."""
+
+    def __init__(self, values: list[float]):
+        self.values = values
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor, (_FloatStorageOf(self.values), 0, (len(self.values),), (1,)))
+
+
+class _FloatStorageOf:
+    def __init__(self, values: list[float]):
+        self.values = values
+
+    def __reduce__(self):
+        return (torch.FloatStorage, (self.values,))
+
+
+def test_older_tensor_helpers_are_understood(tmp_path, nets):
+    from tests.io.reference_snapshot import module_record, reference_modules
+
+    G = nets["G"]
+    values = [0.5, -1.25, 3.0, 0.0, 7.5, -2.0]
+    G.w_avg.copy_(torch.tensor(values))
+    rec = module_record(G, class_name="Generator")
+    rec.meta["state"]["_buffers"]["w_avg"] = _OldStyleTensor(values)
+    with reference_modules():
+        data = pickle.dumps({"G": rec}, protocol=3)
+    assert {"torch._utils _rebuild_tensor", "torch FloatStorage"} <= _globals(data)
+    (tmp_path / "old.pkl").write_bytes(data)
+    loaded = load_reference_pickle(tmp_path / "old.pkl", registry=tiny_registry())
+    assert torch.equal(loaded.networks["G"].w_avg, torch.tensor(values))
+    for key, value in G.state_dict().items():
+        assert torch.equal(loaded.networks["G"].state_dict()[key], value), key

@@ -32,7 +32,8 @@ def convert_command(source: Path, dest: Path, overwrite: bool, dry_run: bool) ->
     from thygan.io.reference_pickle import convert_reference_pickle, load_reference_pickle
 
     if dest.suffix == ".pkl":
-        raise UserError(f"OUT: {dest} ends in .pkl; expected a name for the new checkpoint (e.g. {dest.with_suffix('')})")
+        raise UserError(f"OUT: {dest} ends in .pkl; expected a name for the new checkpoint "
+                        f"(e.g. {dest.with_suffix('')})")
     outputs = checkpoint_paths(dest)
     if dry_run:
         click.echo("\n".join(describe(load_reference_pickle(source))))

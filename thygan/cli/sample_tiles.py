@@ -22,8 +22,9 @@ from thygan.cli.split_dataset import slide_resolution_options
 @click.option("--stride", type=click.IntRange(min=1), metavar="PX",
               help="Grid step in pixels; below --tile the tiles overlap. Default: --tile.")
 @slide_resolution_options
-@click.option("--blocks", type=click.IntRange(min=1), metavar="K",
-              help="Pseudo-patients: the image cut into K x K regions. Default: 4, or 2 with --ihc.")
+@click.option("--blocks", metavar="ROWSxCOLS",
+              help="Pseudo-patients: the image cut into ROWS x COLS regions (or K: K x K). "
+                   "Default: 8x2 (suits the tall sample slide), 2x2 with --ihc.")
 @click.option("--min-labelled", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
               metavar="SHARE", help="Drop tiles with a smaller annotated share of their area.")
 @click.option("--classes", metavar="LIST",
@@ -43,15 +44,27 @@ def sample_tiles_command(slide, annotations, ihc, ihc_label, dest, tile, stride,
     from thygan.data.sample import ihc_tile_dataset, slide_tile_dataset
     from thygan.errors import UserError
 
+    grid = _parse_blocks(blocks) if blocks else None
     if ihc:
         if slide or annotations:
             raise UserError("--ihc: tiles the bundled IHC image; drop --slide and --annotations")
-        ihc_tile_dataset(dest, tile=tile, stride=stride, blocks=blocks or 2, label=ihc_label, fmt=fmt,
+        ihc_tile_dataset(dest, tile=tile, stride=stride, blocks=grid or (2, 2), label=ihc_label, fmt=fmt,
                          log=click.echo)
         return
     if not slide or not annotations:
         raise UserError("--slide, --annotations: both required (or --ihc)")
     class_list = [name.strip() for name in classes.split(",") if name.strip()] if classes else None
     slide_tile_dataset(slide, annotations, dest, tile=tile, stride=stride, level=level,
-                       magnification=magnification, mpp=mpp, blocks=blocks or 4, min_labelled=min_labelled,
+                       magnification=magnification, mpp=mpp, blocks=grid or (8, 2), min_labelled=min_labelled,
                        classes=class_list, fmt=fmt, log=click.echo)
+
+
+def _parse_blocks(text: str) -> tuple[int, int]:
+    """``"8x2"`` -> (8, 2); ``"4"`` -> (4, 4)."""
+    from thygan.errors import UserError
+
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise UserError(f"--blocks: expected ROWSxCOLS such as 8x2, or K, got '{text}'")
+    rows, cols = (int(parts[0]), int(parts[-1]))
+    return rows, cols

@@ -4,13 +4,15 @@ Annotations are a GeoJSON FeatureCollection (QuPath's export format) of Polygon 
 features in level-0 slide pixels (x right, y down), each with a class name in
 ``properties.classification.name`` (or a plain string ``properties.classification``). Features are
 painted in file order, so a later feature wins where two overlap (draw the dermis, then the
-epidermis on top of it); interior rings are holes.
+epidermis on top of it); interior rings are holes. Features of QuPath's ``Ignore*`` class (or of a
+class left out of ``classes``) erase what they cover, so those pixels count as unannotated.
 
 A tile gets the majority class of its annotated pixels and is dropped when less than
 ``min_labelled`` of its area is annotated. With a single slide there are no patients, so the slide
-is cut into a ``blocks x blocks`` grid of regions and the region of a tile's centre is its
-pseudo-patient (ids ``0 .. blocks^2 - 1``, row-major), carried in ``meta`` with the class name as
-the diagnosis: patient-grouped splits then keep neighbouring, overlapping tiles on one side.
+is cut into a ``rows x cols`` grid of regions and the region of a tile's centre is its
+pseudo-patient (ids ``0 .. rows * cols - 1``, row-major), carried in ``meta`` with the class name as
+the diagnosis: patient-grouped splits then keep neighbouring, overlapping tiles on one side. The
+default 8 x 2 suits the bundled sample, a tall strip of skin: every region holds several classes.
 
 The second domain, scikit-image's bundled immunohistochemistry image (512 x 512 px, DAB and
 haematoxylin), is tiled the same way without annotations: unlabelled or with one given label.
@@ -32,6 +34,7 @@ from thygan.data.tiling import Box, ImageSource, SlideSource, grid_boxes
 from thygan.errors import UserError
 
 Ring = list[tuple[float, float]]
+IGNORE_CLASS = "Ignore*"  # QuPath's built-in class for regions to exclude
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,13 @@ def rasterize(annotations: list[Annotation], class_names: list[str], *, width: i
               scale: float = 1.0) -> np.ndarray:
     """Paint annotations into a class map: [height, width] uint8, 0 = unannotated, k + 1 = class k.
 
-    Coordinates are multiplied by ``scale`` (1 / downsample of the tiled image). Classes not in
-    ``class_names`` are skipped.
+    Coordinates are multiplied by ``scale`` (1 / downsample of the tiled image). A feature whose
+    class is not in ``class_names`` (QuPath's ``Ignore*``, or a class left out) clears what it
+    covers: an excluded region is left out, never given the class painted beneath it.
     """
     class_map = np.zeros((height, width), dtype=np.uint8)
     for annotation in annotations:
-        if annotation.name not in class_names:
-            continue
+        value = class_names.index(annotation.name) + 1 if annotation.name in class_names else 0
         for polygon in annotation.polygons:
             mask = PIL.Image.new("1", (width, height), 0)
             draw = PIL.ImageDraw.Draw(mask)
@@ -95,8 +98,13 @@ def rasterize(annotations: list[Annotation], class_names: list[str], *, width: i
                 points = [(x * scale, y * scale) for x, y in ring]
                 if len(points) >= 3:
                     draw.polygon(points, fill=0 if ring_index else 1)  # rings after the first are holes
-            class_map[np.asarray(mask, dtype=bool)] = class_names.index(annotation.name) + 1
+            class_map[np.asarray(mask, dtype=bool)] = value
     return class_map
+
+
+def default_classes(annotations: list[Annotation]) -> list[str]:
+    """Every class name in the annotations, sorted, except QuPath's ``Ignore*`` (regions to leave out)."""
+    return sorted({a.name for a in annotations if a.name != IGNORE_CLASS})
 
 
 def majority_labels(class_map: np.ndarray, boxes: list[Box], num_classes: int, *,
@@ -113,15 +121,16 @@ def majority_labels(class_map: np.ndarray, boxes: list[Box], num_classes: int, *
     return labels
 
 
-def block_patient(box: Box, *, width: int, height: int, blocks: int) -> str:
-    """Pseudo-patient of a tile: the row-major index of its centre's cell in a blocks x blocks grid."""
-    row = min(blocks - 1, (2 * box.y + box.size) * blocks // (2 * height))
-    col = min(blocks - 1, (2 * box.x + box.size) * blocks // (2 * width))
-    return str(row * blocks + col)
+def block_patient(box: Box, *, width: int, height: int, blocks: tuple[int, int]) -> str:
+    """Pseudo-patient of a tile: the row-major index of its centre's cell in a rows x cols grid."""
+    rows, cols = blocks
+    row = min(rows - 1, (2 * box.y + box.size) * rows // (2 * height))
+    col = min(cols - 1, (2 * box.x + box.size) * cols // (2 * width))
+    return str(row * cols + col)
 
 
 def _export_tiles(source, stem: str, boxes: list[Box], labels: list[int | None], diagnoses: list[str | None],
-                  dest: str | os.PathLike, *, blocks: int, fmt: str, options: dict,
+                  dest: str | os.PathLike, *, blocks: tuple[int, int], fmt: str, options: dict,
                   class_names: list[str] | None) -> list[LabelRecord]:
     """Write the kept tiles (diagnosis not None) and dest/dataset.json; resumes an interrupted run."""
     from tqdm import tqdm
@@ -149,14 +158,14 @@ def slide_tile_dataset(slide: str | os.PathLike, annotations: str | os.PathLike,
                        level: int | None = None,            # pyramid level to tile
                        magnification: float | None = None,  # target objective power (20 = native here)
                        mpp: float | None = None,            # target microns per pixel
-                       blocks: int = 4,                     # pseudo-patients: blocks x blocks regions
+                       blocks: tuple[int, int] = (8, 2),    # pseudo-patients: rows x cols of regions
                        min_labelled: float = 0.5,           # least annotated share of a kept tile
                        classes: list[str] | None = None,    # class order; None = sorted names in file
                        fmt: str = "png",                    # png or jpeg
                        log: Callable[[str], None] = print) -> list[LabelRecord]:
     """Cut an annotated slide into labelled tiles in ``dest`` (see module docstring)."""
     regions = read_annotations(annotations)
-    class_names = list(classes) if classes else sorted({region.name for region in regions})
+    class_names = list(classes) if classes else default_classes(regions)
     unknown = sorted(set(class_names) - {region.name for region in regions})
     if unknown:
         raise UserError(f"--classes: {', '.join(unknown)} not in {annotations}")
@@ -169,7 +178,7 @@ def slide_tile_dataset(slide: str | os.PathLike, annotations: str | os.PathLike,
         diagnoses = [None if label is None else class_names[label] for label in labels]
         options = dict(kind="slide", slide=Path(slide).name, annotations=Path(annotations).name,
                        tile=tile, stride=stride or tile, level=level, magnification=magnification, mpp=mpp,
-                       blocks=blocks, min_labelled=min_labelled, classes=class_names, format=fmt)
+                       blocks=list(blocks), min_labelled=min_labelled, classes=class_names, format=fmt)
         records = _export_tiles(source, Path(slide).stem, boxes, labels, diagnoses, dest, blocks=blocks,
                                 fmt=fmt, options=options, class_names=class_names)
     finally:
@@ -181,18 +190,18 @@ def slide_tile_dataset(slide: str | os.PathLike, annotations: str | os.PathLike,
 
 
 def ihc_tile_dataset(dest: str | os.PathLike, *,
-                     tile: int = 64,               # tile side in pixels
-                     stride: int | None = None,    # grid step in pixels, None = tile
-                     blocks: int = 2,              # pseudo-patients: blocks x blocks regions
-                     label: int | None = None,     # the one class of every tile; None = unlabelled
-                     fmt: str = "png",             # png or jpeg
+                     tile: int = 64,                    # tile side in pixels
+                     stride: int | None = None,         # grid step in pixels, None = tile
+                     blocks: tuple[int, int] = (2, 2),  # pseudo-patients: rows x cols of regions
+                     label: int | None = None,          # the one class of every tile; None = unlabelled
+                     fmt: str = "png",                  # png or jpeg
                      log: Callable[[str], None] = print) -> list[LabelRecord]:
     """Tile scikit-image's immunohistochemistry image into ``dest`` as a second stain domain."""
     import skimage.data
 
     source = ImageSource.from_array(skimage.data.immunohistochemistry(), "ihc")
     boxes = grid_boxes(source.width, source.height, tile, stride)
-    options = dict(kind="ihc", tile=tile, stride=stride or tile, blocks=blocks, label=label, format=fmt)
+    options = dict(kind="ihc", tile=tile, stride=stride or tile, blocks=list(blocks), label=label, format=fmt)
     records = _export_tiles(source, "ihc", boxes, [label] * len(boxes), ["ihc"] * len(boxes), dest,
                             blocks=blocks, fmt=fmt, options=options, class_names=None)
     log(f"{len(records)} IHC tiles in {dest} ({'unlabelled' if label is None else f'label {label}'})")

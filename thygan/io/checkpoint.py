@@ -80,8 +80,8 @@ def save_checkpoint(path: str | Path, *, networks: Mapping[str, nn.Module],
         "tensor_groups": list(extra_tensors),
         "class_names": None if class_names is None else list(class_names),
         "training_options": training_options or {},
-        "cur_nimg": cur_nimg,
-        "kimg": None if cur_nimg is None else cur_nimg / 1000,
+        "cur_nimg": None if cur_nimg is None else int(cur_nimg),
+        "kimg": None if cur_nimg is None else int(cur_nimg) / 1000,
         "extra": extra or {},
     }
     text = json.dumps(meta, indent=2) + "\n"
@@ -126,7 +126,8 @@ def load_checkpoint(path: str | Path, *, registry: Registry | None = None) -> Lo
         net = build_network(registry, spec["class"], spec["kwargs"], what=name, source=meta_source)
         networks[name] = fill_network(net, groups[name], what=name, source=weights_path)
     extra_tensors = {name: groups[name] for name in meta["tensor_groups"]}
-    return LoadedNetworks(networks=networks, meta=meta, extra_tensors=extra_tensors, weights_file=weights_path)
+    return LoadedNetworks(networks=networks, meta=meta, extra_tensors=extra_tensors,
+                          weights_file=weights_path)
 
 
 def _read_meta(weights_path: Path, json_path: Path) -> tuple[dict[str, Any], Path]:

@@ -29,4 +29,5 @@ def load_network_file(path: str | Path, *, registry: Registry | None = None) -> 
     if path.is_file():
         raise UserError(f"{path}: unknown network file type '{path.suffix}' (expected a thygan checkpoint "
                         f".safetensors/.json or a reference network-snapshot .pkl)")
-    raise UserError(f"{path}: no such network file (expected {path}.safetensors, a .json beside it, or a .pkl)")
+    raise UserError(f"{path}: no such network file (expected {path}.safetensors, a .json beside it, "
+                    f"or a .pkl)")

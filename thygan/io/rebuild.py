@@ -65,7 +65,8 @@ def build_network(registry: Registry, class_name: str, kwargs: dict[str, Any], *
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise UserError(f"{source}: {what}: {class_name} cannot be built from the stored kwargs ({exc})") from None
+        raise UserError(f"{source}: {what}: {class_name} cannot be built from the stored kwargs "
+                        f"({exc})") from None
 
 
 def fill_network(net: nn.Module, state: dict[str, torch.Tensor], *, what: str, source: Path) -> nn.Module:

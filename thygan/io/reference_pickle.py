@@ -1,4 +1,4 @@
-"""Import NVlabs stylegan2-ada-pytorch network snapshots (``network-snapshot-NNNNNN.pkl``) without running them.
+"""Import stylegan2-ada-pytorch network snapshots (``network-snapshot-NNNNNN.pkl``) without running them.
 
 A reference snapshot is a pickle whose networks rebuild themselves by exec'ing Python source embedded in
 the file (``torch_utils.persistence``). We unpickle with an allowlist instead: the persistence hook
@@ -12,6 +12,7 @@ described in shared/reference/stylegan2_ada_pkl.md.
 import io
 import pickle
 import re
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +77,10 @@ def _load_storage_from_bytes(data: Any) -> torch.storage.TypedStorage:
         raise ValueError("a storage that is not stored as bytes")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch explains in a long multi-line message; keep the line that names the cause
+    except Exception as exc:  # torch explains in many lines; keep the one that names the cause
         lines = [line.strip() for line in str(exc).splitlines()]
-        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), type(exc).__name__)
+        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line),
+                      type(exc).__name__)
         raise ValueError(f"a tensor storage that torch's weights-only reader refuses: {detail}") from None
 
 
@@ -126,12 +128,13 @@ class SnapshotUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self.allowed:
             return self.allowed[(module, name)]
-        raise UserError(f"{self.source}: refusing to load global {module}.{name}: a network snapshot needs only "
-                        f"tensors, plain containers and StyleGAN2-ADA persistence records (this file would run "
-                        f"other code when unpickled)")
+        raise UserError(f"{self.source}: refusing to load global {module}.{name}: a network snapshot needs "
+                        f"only tensors, plain containers and StyleGAN2-ADA persistence records (this file "
+                        f"would run other code when unpickled)")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UserError(f"{self.source}: refusing a persistent id ({str(pid)[:40]}): not part of a network snapshot")
+        raise UserError(f"{self.source}: refusing a persistent id ({str(pid)[:40]}): not part of a network "
+                        f"snapshot")
 
 
 def read_snapshot_tree(path: str | Path) -> dict[str, Any]:
@@ -140,13 +143,16 @@ def read_snapshot_tree(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: no such file (expected a network-snapshot .pkl)")
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # Snapshots store typed storages by design; torch's deprecation notice is not for the user.
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
             tree = SnapshotUnpickler(f, source=path).load()
     except UserError:
         raise
     except Exception as exc:  # truncated or damaged bytes surface as many different exception types
         detail = " ".join(str(exc).split())[:300]  # one line for the CLI
-        raise UserError(f"{path}: not a readable network snapshot pickle ({type(exc).__name__}: {detail})") from None
+        raise UserError(f"{path}: not a readable network snapshot pickle "
+                        f"({type(exc).__name__}: {detail})") from None
     if not isinstance(tree, dict) or not any(isinstance(tree.get(k), PersistentRecord) for k in NETWORK_KEYS):
         raise UserError(f"{path}: expected a dict holding networks G, D and G_ema (a StyleGAN2-ADA snapshot)")
     return tree
@@ -191,12 +197,14 @@ def _plain(value: Any, *, source: Path, what: str) -> Any:
         return [_plain(v, source=source, what=what) for v in value]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {k: _plain(v, source=source, what=what) for k, v in value.items()}
-    raise UserError(f"{source}: {what} holds a {type(value).__name__}; expected numbers, strings, lists, dicts")
+    raise UserError(f"{source}: {what} holds a {type(value).__name__}; expected numbers, strings, lists, "
+                    f"dicts")
 
 
 def _init_kwargs(record: PersistentRecord, *, source: Path, what: str) -> dict[str, Any]:
     if record.state.get("_init_args"):
-        raise UserError(f"{source}: {what} was built with positional arguments; expected keyword arguments only")
+        raise UserError(f"{source}: {what} was built with positional arguments; expected keyword "
+                        f"arguments only")
     kwargs = record.state.get("_init_kwargs")
     if not isinstance(kwargs, dict):
         raise UserError(f"{source}: {what} has no _init_kwargs record; expected a StyleGAN2-ADA snapshot")

@@ -35,7 +35,8 @@ activation_funcs: dict[str, Activation] = {
     "elu": Activation(lambda x, alpha: F.elu(x, alpha), def_alpha=1, def_gain=1),
     "selu": Activation(lambda x, alpha: F.selu(x), def_alpha=0, def_gain=1),
     "softplus": Activation(lambda x, alpha: F.softplus(x), def_alpha=0, def_gain=1),
-    "swish": Activation(lambda x, alpha: torch.sigmoid(x) * x, def_alpha=0, def_gain=1),
+    # The reference gives swish the ReLU-family gain sqrt(2) (confirmed by its golden outputs).
+    "swish": Activation(lambda x, alpha: torch.sigmoid(x) * x, def_alpha=0, def_gain=math.sqrt(2)),
 }
 
 
@@ -58,7 +59,7 @@ def bias_act(
         dim: the dimension of ``x`` that ``b`` runs along.
         act: a key of ``activation_funcs``.
         alpha: shape parameter of the activation; None uses its default.
-        gain: output scale; None uses the activation's default (sqrt(2) for relu/lrelu, else 1).
+        gain: output scale; None uses the activation's default (sqrt(2) for relu/lrelu/swish, else 1).
         clamp: if not None, clamp the scaled output to [-clamp, clamp].
         impl: 'auto' or 'ref'.
 

@@ -65,4 +65,4 @@ def describe_op_paths(device: torch.device | str | None = None) -> dict[str, str
     for module in _OP_MODULES:
         importlib.import_module(f"torch_utils.ops.{module}")
     dev = torch.device(device) if isinstance(device, str) else device
-    return {op: resolve_impl(op, "auto", dev) for op in OP_IMPLS}
+    return {op: resolve_impl(op, "auto", dev) for op in sorted(OP_IMPLS)}
