@@ -87,8 +87,8 @@ def test_all_classes_go_to_sub_folders_and_grid_has_one_row_per_class(checkpoint
     assert result.exit_code == 0, result.output
     grid = np.asarray(Image.open(grid_dir / "grid.png"))
     assert grid.shape == (2 * 16 + 2, 4 * 16 + 3 * 2, 3)
-    single = np.asarray(Image.open(out / "class2-fat" / "seed0003.png"))
-    np.testing.assert_array_equal(grid[18:34, 54:70], single)
+    single = np.asarray(Image.open(out / "class2-fat" / "seed0001.png"))  # row 1 = fat, column 1 = seed 1
+    np.testing.assert_array_equal(grid[18:34, 18:34], single)
 
 
 def test_rerun_resumes_and_other_options_are_refused(checkpoint, tmp_path):

@@ -80,10 +80,12 @@ def crop_dataset(source: str | os.PathLike, dest: str | os.PathLike, *,
     matched = _match_labels(files, table)
     open_kwargs = dict(level=level, magnification=magnification, mpp=mpp)
     summary = CropSummary(images=len(files))
+    # Every header is read before the first crop is written: a too-small or unreadable image
+    # fails the run at once instead of halfway.
+    total = sum(_count_crops(root / name, crop_size, stride, open_kwargs) for name in files)
     if dry_run:
-        for name in files:
-            summary.crops += _count_crops(root / name, crop_size, stride, open_kwargs)
-        log(f"dry run: {summary.images} images -> {summary.crops} crops before the tissue filter")
+        summary.crops = total
+        log(f"dry run: {summary.images} images -> {total} crops before the tissue filter")
         return summary
     options = dict(crop_size=crop_size, stride=stride or crop_size, format=fmt, min_tissue=min_tissue,
                    **open_kwargs)

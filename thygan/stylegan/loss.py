@@ -32,10 +32,18 @@ class StyleGAN2Loss:
         self.config = config
         self.augment_pipe = augment_pipe
         self.pl_mean = torch.zeros([], device=device)  # running path-length target, saved for resume
+        # Running averages (w_avg, pl_mean) move once per phase from the whole global batch, not once
+        # per chunk: then gradient accumulation and N processes agree exactly with one big batch.
+        self._moments = torch.zeros([4], dtype=torch.float64, device=device)  # w count, pl sum, pl count, -
+        self._w_sum = None
 
     def run_G(self, z: torch.Tensor, c: torch.Tensor, *, update_w_avg: bool = True):
         """-> (img [N, C, R, R], ws [N, num_ws, w_dim]) with style mixing applied to ws."""
-        ws = self.G.mapping(z, c, skip_w_avg_update=not update_w_avg)
+        ws = self.G.mapping(z, c, skip_w_avg_update=True)
+        if update_w_avg and self.G.mapping.training and self.G.mapping.w_avg_beta is not None:
+            w_sum = ws[:, 0].detach().to(torch.float64).sum(dim=0)
+            self._w_sum = w_sum if self._w_sum is None else self._w_sum + w_sum
+            self._moments[0] += ws.shape[0]
         if self.config.style_mixing_prob > 0:
             num_ws = ws.shape[1]
             cutoff = int(torch.randint(1, num_ws, [], device="cpu")) if num_ws > 1 else num_ws
@@ -94,12 +102,28 @@ class StyleGAN2Loss:
         pl_grads = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True)[0]
         pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()
         pl_mean = self.pl_mean.lerp(pl_lengths.mean(), cfg.pl_decay)
-        self.pl_mean.copy_(pl_mean.detach())
+        self._moments[1] += pl_lengths.detach().to(torch.float64).sum()
+        self._moments[2] += pl_lengths.shape[0]
         pl_penalty = (pl_lengths - pl_mean).square()
         loss_Gpl = pl_penalty * cfg.pl_weight
         # The zero term keeps every synthesis parameter in the graph, so DDP sees all gradients.
         (gen_img[:, 0, 0, 0] * 0 + loss_Gpl).mean().mul(gain).backward()
         return {"Loss/pl_penalty": pl_penalty, "Loss/G/reg": loss_Gpl}
+
+    def finish_phase(self, all_reduce_sum_=lambda t: t) -> None:
+        """After a phase's chunks: move w_avg and pl_mean by the means over the whole global batch."""
+        w_dim = self.G.mapping.w_dim
+        w_sum = self._w_sum if self._w_sum is not None else torch.zeros([w_dim], dtype=torch.float64,
+                                                                          device=self._moments.device)
+        packed = all_reduce_sum_(torch.cat([w_sum, self._moments]))
+        w_sum, (w_count, pl_sum, pl_count, _) = packed[:w_dim], packed[w_dim:]
+        if w_count > 0:
+            w_mean = (w_sum / w_count).to(self.G.mapping.w_avg.dtype)
+            self.G.mapping.w_avg.copy_(w_mean.lerp(self.G.mapping.w_avg, self.G.mapping.w_avg_beta))
+        if pl_count > 0:
+            self.pl_mean.copy_(self.pl_mean.lerp((pl_sum / pl_count).to(self.pl_mean.dtype), self.config.pl_decay))
+        self._moments.zero_()
+        self._w_sum = None
 
     def _real_pass(self, real_img, real_c, gain, *, do_Dmain: bool, do_Dr1: bool) -> dict:
         stats = {}

@@ -66,9 +66,9 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
     from thygan.stylegan.presets import PRESETS
 
     device = _pick_device(flags.device)
+    opts, desc = resolve_training_options(flags, _probe_dataset(flags), device)
     if device == "cpu" and flags.gpus > 1:
         print(f"note: --gpus={flags.gpus} on CPU runs {flags.gpus} processes with the gloo backend")
-    opts, desc = resolve_training_options(flags, _probe_dataset(flags), device)
     opts.metrics = _resolve_metrics(flags.metrics, flags.cfg)
     if flags.tick is None and PRESETS.get(flags.cfg).cpu:
         opts.kimg_per_tick = PRESETS.get(flags.cfg).kimg_per_tick

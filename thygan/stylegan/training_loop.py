@@ -107,6 +107,7 @@ def step_phases(phases, loss, opts: TrainingOptions, real_img, real_c, label_tab
             if "Loss/signs/real" in phase_stats:
                 ada_stats.add("Loss/signs/real", phase_stats["Loss/signs/real"])
         phase.module.requires_grad_(False)
+        loss.finish_phase(distributed.all_reduce_sum_)
         _average_gradients(phase.module)
         phase.opt.step()
 
