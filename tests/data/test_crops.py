@@ -163,3 +163,15 @@ def test_whole_slide_at_a_magnification(tmp_path):
     assert summary.crops + summary.dropped == 6 and 1 <= summary.crops < 6
     for name, _ in json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"]:
         assert Image.open(tmp_path / "out" / name).size == (256, 256)
+
+
+def test_rerun_with_corrected_labels_updates_dataset_json_only(tmp_path):
+    labels = make_study_folder(tmp_path, names=("1a",))
+    dest = tmp_path / "out"
+    crop_dataset(tmp_path / "TharunThompson", dest, labels=labels, log=lambda _: None)
+    stamps = {p.name: p.stat().st_mtime_ns for p in dest.glob("*.jpeg")}
+    labels.write_text(json.dumps({"labels": [["1a.jpeg", 1]], "meta": [["1a.jpeg", 1, "1", "PTC"]]}))
+    crop_dataset(tmp_path / "TharunThompson", dest, labels=labels, log=lambda _: None)
+    content = json.loads((dest / "dataset.json").read_text())
+    assert {label for _, label in content["labels"]} == {1} and content["meta"][0][3] == "PTC"
+    assert {p.name: p.stat().st_mtime_ns for p in dest.glob("*.jpeg")} == stamps

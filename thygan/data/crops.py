@@ -9,7 +9,7 @@ CSV / folder labels, clear errors before anything is written, and resume (see ti
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from thygan.data.labels import LabelRecord, LabelTable, read_label_folders, read_labels
@@ -90,14 +90,20 @@ def crop_dataset(source: str | os.PathLike, dest: str | os.PathLike, *,
     options = dict(crop_size=crop_size, stride=stride or crop_size, format=fmt, min_tissue=min_tissue,
                    **open_kwargs)
     export = TileExport(dest, fmt=fmt, options=options)
+    records = []
     for name in tqdm(files, desc="images", unit="img", leave=False):
         if name in export.finished:
             summary.skipped += 1
         else:
             summary.dropped += _crop_one(root, name, matched[name], export, crop_size=crop_size,
                                          stride=stride, min_tissue=min_tissue, open_kwargs=open_kwargs)
-        summary.crops += len(export.finished[name])
-    export.write_dataset_json(files, table.class_names)
+        # Labels come from today's labels file, not the progress log: a corrected label file
+        # re-run over finished crops updates dataset.json without cutting anything again.
+        source = matched[name]
+        records += [replace(crop, label=source.label, patient=source.patient, diagnosis=source.diagnosis)
+                    for crop in export.finished[name]]
+    summary.crops = len(records)
+    export.write_dataset_json(records, table.class_names)
     log(f"{summary.images} images -> {summary.crops} crops in {export.dest} "
         f"({summary.dropped} background crops dropped, {summary.skipped} images already done)")
     return summary

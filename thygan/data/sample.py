@@ -18,6 +18,7 @@ The second domain, scikit-image's bundled immunohistochemistry image (512 x 512 
 haematoxylin), is tiled the same way without annotations: unlabelled or with one given label.
 """
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -148,7 +149,7 @@ def _export_tiles(source, stem: str, boxes: list[Box], labels: list[int | None],
             patient = block_patient(box, width=source.width, height=source.height, blocks=blocks)
             records.append(LabelRecord(name, label, patient, diagnosis))
         export.finish_source(stem, records)
-    export.write_dataset_json([stem], class_names)
+    export.write_dataset_json(export.finished[stem], class_names)
     return export.finished[stem]
 
 
@@ -176,7 +177,9 @@ def slide_tile_dataset(slide: str | os.PathLike, annotations: str | os.PathLike,
                               scale=1 / source.downsample)
         labels = majority_labels(class_map, boxes, len(class_names), min_labelled=min_labelled)
         diagnoses = [None if label is None else class_names[label] for label in labels]
-        options = dict(kind="slide", slide=Path(slide).name, annotations=Path(annotations).name,
+        # The annotations' digest: edited polygons change which tiles exist, so they must not resume.
+        digest = hashlib.sha256(Path(annotations).read_bytes()).hexdigest()[:16]
+        options = dict(kind="slide", slide=Path(slide).name, annotations=digest,
                        tile=tile, stride=stride or tile, level=level, magnification=magnification, mpp=mpp,
                        blocks=list(blocks), min_labelled=min_labelled, classes=class_names, format=fmt)
         records = _export_tiles(source, Path(slide).stem, boxes, labels, diagnoses, dest, blocks=blocks,

@@ -107,9 +107,6 @@ class TileExport:
         self.finished[source] = list(records)
         self._append({"source": source, "records": [record.meta_row() for record in records]})
 
-    def write_dataset_json(self, sources: list[str], class_names: list[str] | None = None) -> Path:
-        """Write dest/dataset.json with the records of ``sources`` in that order (all finished)."""
-        missing = [source for source in sources if source not in self.finished]
-        assert not missing, f"sources not finished: {missing[:3]}"
-        records = [record for source in sources for record in self.finished[source]]
+    def write_dataset_json(self, records: list[LabelRecord], class_names: list[str] | None = None) -> Path:
+        """Write dest/dataset.json atomically: the last step of an export."""
         return write_dataset_json(self.dest / DATASET_FILE, records, class_names)
