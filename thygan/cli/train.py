@@ -61,9 +61,7 @@ from thygan.errors import UserError
               help="Samples per forward pass per GPU (gradient accumulation) [default: from --cfg].")
 @click.option("--tick", type=click.FloatRange(min=0, min_open=True), metavar="KIMG",
               help="Progress-report interval in kimg [default: 4; 1 for CPU presets].")
-@click.option("--compile", "compile_", type=bool, default=False, show_default=True, metavar="BOOL",
-              help="torch.compile the networks (CUDA).")
-def train_command(outdir, dry_run, compile_, **flags):
+def train_command(outdir, dry_run, **flags):
     """Train a GAN using the techniques of "Training Generative Adversarial Networks with Limited Data".
 
     \b
@@ -74,7 +72,7 @@ def train_command(outdir, dry_run, compile_, **flags):
     from thygan.stylegan.train_launch import launch_training
     from thygan.stylegan.train_setup import TrainFlags
 
-    flags = TrainFlags(**flags, compile=compile_)
+    flags = TrainFlags(**flags)
     if flags.aug == "fixed" and flags.p is None:
         raise UserError("--aug=fixed requires specifying --p")
     launch_training(flags, outdir=outdir, dry_run=dry_run)

@@ -64,7 +64,6 @@ class TrainingOptions:
     cudnn_benchmark: bool = True  # cuDNN autotuner
     allow_tf32: bool = False     # TF32 matmuls and convolutions on Ampere+
     nhwc: bool = False           # channels_last in fp16 layers
-    compile: bool = False        # torch.compile the networks (CUDA)
     run_desc: str = ""           # run folder suffix
 
 
