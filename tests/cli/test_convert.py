@@ -15,26 +15,29 @@ from tests.io.reference_snapshot import (
     global_call_pickle,
     write_snapshot,
 )
-from tests.io.stand_in import TinyDiscriminator, TinyGenerator, tiny_registry
 from thygan.cli.convert import convert_command
-from thygan.io import checkpoint, reference_pickle
 from thygan.io.checkpoint import load_checkpoint
+from thygan.stylegan.networks import Discriminator, Generator
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+TINY_G = dict(z_dim=8, c_dim=3, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs=dict(num_layers=1),
+              synthesis_kwargs=dict(channel_base=64, channel_max=8))
+TINY_D = dict(c_dim=3, img_resolution=8, img_channels=3, channel_base=64, channel_max=8,
+              epilogue_kwargs=dict(mbstd_group_size=2))
+
+
 @pytest.fixture(autouse=True)
-def stand_in_networks(monkeypatch, tmp_path):
-    """The command uses the default registry; point it at the stand-ins (and run in an empty folder)."""
-    for module in (checkpoint, reference_pickle):
-        monkeypatch.setattr(module, "default_registry", tiny_registry)
+def in_tmp(monkeypatch, tmp_path):
+    """An empty working folder: the payload, were it ever executed, would leave PWNED here."""
     monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
 def snapshot(tmp_path):
     torch.manual_seed(3)
-    nets = {"G": TinyGenerator(), "D": TinyDiscriminator(width=5), "G_ema": TinyGenerator()}
+    nets = {"G": Generator(**TINY_G), "D": Discriminator(**TINY_D), "G_ema": Generator(**TINY_G)}
     path = write_snapshot(tmp_path / "network-snapshot-000400.pkl", **nets,
                           augment_pipe=augment_pipe_record(p=0.5))
     return path, nets
@@ -49,7 +52,7 @@ def test_converts_exactly_and_reports(snapshot, tmp_path):
     result = run(path, tmp_path / "out" / "converted.safetensors")
     assert result.exit_code == 0, result.output
     assert sorted(os.listdir(tmp_path / "out")) == ["converted.json", "converted.safetensors"]
-    loaded = load_checkpoint(tmp_path / "out" / "converted", registry=tiny_registry())
+    loaded = load_checkpoint(tmp_path / "out" / "converted")
     for name, net in nets.items():
         for key, value in net.state_dict().items():
             assert torch.equal(loaded.networks[name].state_dict()[key], value), (name, key)
@@ -57,7 +60,8 @@ def test_converts_exactly_and_reports(snapshot, tmp_path):
     assert loaded.cur_nimg == 400_000
     assert loaded.meta["extra"]["augment_pipe"]["class"] == "AugmentPipe"
     assert len(loaded.meta["extra"]["source_sha256"]) == 64
-    assert "G (TinyGenerator" in result.output and "G_ema" in result.output
+    assert "G (Generator" in result.output and "G_ema (Generator" in result.output
+    assert "images    8x8, 3 channels, c_dim 3" in result.output
     assert "kimg      400" in result.output and "p=0.5000" in result.output
     assert not (tmp_path / PAYLOAD_MARKER).exists()
 
@@ -75,7 +79,7 @@ def test_existing_output_needs_overwrite(snapshot, tmp_path):
     assert len(result.output.strip().splitlines()) == 1
     assert (tmp_path / "new.json").read_text() == "{}" and not (tmp_path / "new.safetensors").exists()
     assert run(snapshot[0], tmp_path / "new", "--overwrite").exit_code == 0
-    assert load_checkpoint(tmp_path / "new", registry=tiny_registry()).meta["kimg"] == 400
+    assert load_checkpoint(tmp_path / "new").meta["kimg"] == 400
 
 
 @pytest.mark.parametrize("case", ["hostile", "truncated", "missing", "pkl_output"])

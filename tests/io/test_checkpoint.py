@@ -287,3 +287,34 @@ def test_tensor_only_checkpoint_needs_no_registry(tmp_path, monkeypatch):
     loaded = load_checkpoint(tmp_path / "state")
     assert loaded.networks == {} and loaded.cur_nimg == 4000
     _assert_same_tensors(loaded.extra_tensors["G_opt"], group)
+
+
+def test_real_networks_round_trip_with_the_default_registry(tmp_path):
+    from thygan.stylegan.networks import Discriminator, Generator
+
+    torch.manual_seed(4)
+    G = Generator(z_dim=8, c_dim=2, w_dim=8, img_resolution=8, img_channels=3,
+                  mapping_kwargs=dict(num_layers=1),
+                  synthesis_kwargs=dict(channel_base=64, channel_max=8)).eval()
+    D = Discriminator(c_dim=2, img_resolution=8, img_channels=3, channel_base=64, channel_max=8,
+                      epilogue_kwargs=dict(mbstd_group_size=2)).eval()
+    save_checkpoint(tmp_path / "real", networks={"G_ema": G, "D": D}, class_names=["x", "y"])
+    loaded = load_checkpoint(tmp_path / "real.json")
+    for name, net in {"G_ema": G, "D": D}.items():
+        got = loaded.networks[name]
+        assert type(got) is type(net) and got.init_kwargs == net.init_kwargs
+        _assert_same_tensors(loaded.networks[name].state_dict(), net.state_dict())
+    z, c = torch.randn([2, 8]), torch.eye(2)
+    with torch.no_grad():
+        assert torch.equal(loaded.networks["G_ema"](z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+
+
+def test_files_get_the_usual_permissions(tmp_path, nets):
+    """Checkpoints are shared between users of a run folder: no private 0600 files."""
+    import stat
+
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    weights, meta_path = _saved(tmp_path, nets)
+    for path in (weights, meta_path):
+        assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode), path.name

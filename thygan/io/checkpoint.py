@@ -8,7 +8,9 @@ Loading never executes anything from the file: classes come from our registry, b
 """
 
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,9 @@ def save_checkpoint(path: str | Path, *, networks: Mapping[str, nn.Module],
     text = json.dumps(meta, indent=2) + "\n"
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights_path) as tmp:
+        mode = stat.S_IMODE(tmp.stat().st_mode)
         save_file(tensors, str(tmp), metadata={METADATA_KEY: text})
+        os.chmod(tmp, mode)  # safetensors replaces the file with a private (0600) one; keep the umask's mode
         # A stale JSON beside new weights would describe the wrong tensors; without it the new
         # .safetensors describes itself, so an interruption before the JSON lands still loads correctly.
         json_path.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ filled from the flattened ``_parameters`` / ``_buffers`` of the record tree. The
 described in shared/reference/stylegan2_ada_pkl.md.
 """
 
+import hashlib
 import io
 import pickle
 import re
@@ -23,6 +24,7 @@ import torch
 
 from dnnlib import Registry
 from thygan.errors import UserError
+from thygan.io.checkpoint import save_checkpoint
 from thygan.io.rebuild import LoadedNetworks, build_network, default_registry, fill_network
 
 NETWORK_KEYS = ("G", "D", "G_ema")
@@ -268,13 +270,9 @@ def convert_reference_pickle(source: str | Path, dest: str | Path, *,
     The augment pipe's buffers become the tensor group 'augment_pipe'; its class and kwargs, the
     training_set_kwargs and the source's name and SHA-256 go under the checkpoint's 'extra'.
     """
-    import hashlib
-
     loaded = load_reference_pickle(source, registry=registry)
     extra = dict(loaded.meta["extra"], source_sha256=hashlib.sha256(Path(source).read_bytes()).hexdigest())
-    from thygan.io.checkpoint import save_checkpoint
-
     paths = save_checkpoint(dest, networks=loaded.networks, extra_tensors=loaded.extra_tensors,
                             class_names=loaded.class_names, cur_nimg=loaded.cur_nimg, extra=extra,
-                            registry=registry or default_registry())
+                            registry=registry)
     return loaded, paths

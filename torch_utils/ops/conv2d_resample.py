@@ -47,7 +47,7 @@ def conv2d_resample(
     """
     resolve_impl("conv2d_resample", impl, x.device)
     _check_args(x, w, up, down, groups)
-    out_channels, _, kh, kw = w.shape
+    kh, kw = w.shape[2:]
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = parse_padding(padding)
     # Widen the padding by the filter's support so the FIR filter keeps the output size in*up//down.
@@ -77,7 +77,8 @@ def conv2d_resample(
     return _conv(x, w, groups=groups, flip_weight=flip_weight)
 
 
-def _conv_up(x, w, f, up, down, pad, groups, flip_weight, fir) -> torch.Tensor:
+def _conv_up(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None, up: int, down: int, pad: list[int],
+             groups: int, flip_weight: bool, fir: dict) -> torch.Tensor:
     """Upsample via a strided transposed convolution, then smooth (and optionally decimate) with ``f``."""
     out_channels, in_per_group, kh, kw = w.shape
     px0, px1, py0, py1 = pad

@@ -63,7 +63,7 @@ class _GridSampleBackward(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad2_grad_input, grad2_grad_grid):
         if grad2_grad_grid is not None or ctx.needs_input_grad[2]:
-            raise NotImplementedError("grid_sample: second-order gradients involving the grid are not supported")
+            raise NotImplementedError("grid_sample: no second-order gradients involving the grid")
         (grid,) = ctx.saved_tensors
         grad2_grad_output = None
         if ctx.needs_input_grad[0] and grad2_grad_input is not None:

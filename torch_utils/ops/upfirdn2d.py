@@ -24,11 +24,12 @@ register_op("upfirdn2d", REF)
 
 Scaling = int | Sequence[int]   # int or (x, y)
 Padding = int | Sequence[int]   # int, (x, y) or (x0, x1, y0, y1)
+CPU = torch.device("cpu")
 
 
 def setup_filter(
     f: torch.Tensor | Sequence | float | None,
-    device: torch.device = torch.device("cpu"),
+    device: torch.device = CPU,
     normalize: bool = True,
     flip_filter: bool = False,
     gain: float = 1,

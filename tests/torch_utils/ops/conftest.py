@@ -5,6 +5,16 @@ import torch
 from safetensors.torch import load_file
 
 
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tiny ops gain nothing from intra-op threads, and on a busy 2-core machine the threads'
+    contention made gradgradcheck 20-50x slower; run each test on one thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def ops_golden(golden_dir) -> dict[str, torch.Tensor]:
     """Inputs and outputs of the reference ops (see golden/README.md and ops_golden.json)."""

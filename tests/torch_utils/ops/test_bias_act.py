@@ -64,7 +64,8 @@ def test_equals_golden_with_alpha_gain_clamp(ops_golden):
 
 
 @pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("dim, shape, clamp", [(1, (2, 3, 2, 2), None), (2, (2, 2, 3), 0.6), (0, (3, 4), None)])
+@pytest.mark.parametrize("dim, shape, clamp", [(1, (2, 3, 2, 2), None), (2, (2, 2, 3), 0.6),
+                                               (0, (3, 4), None)])
 def test_equals_elementwise_formulas(act, dim, shape, clamp):
     rng = np.random.RandomState(0)
     x, b = rng.randn(*shape) * 2, rng.randn(shape[dim])

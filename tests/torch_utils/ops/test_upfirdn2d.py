@@ -115,7 +115,8 @@ def test_setup_filter_shapes_normalization_and_gain():
     assert setup_filter(taps, normalize=False).sum() == 16
     assert torch.allclose(setup_filter(taps, gain=4).sum(), torch.tensor(4.0))
     assert torch.allclose(setup_filter(taps, gain=4, separable=True).sum(), torch.tensor(2.0))
-    assert torch.equal(setup_filter([[1.0, 2.0]], flip_filter=True, normalize=False), torch.tensor([[2.0, 1.0]]))
+    flipped = setup_filter([[1.0, 2.0]], flip_filter=True, normalize=False)
+    assert torch.equal(flipped, torch.tensor([[2.0, 1.0]]))
 
 
 @pytest.mark.parametrize("kwargs, separable", [
@@ -132,7 +133,8 @@ def test_gradcheck_and_gradgradcheck(kwargs, separable):
     assert torch.autograd.gradgradcheck(fn, (x,))
 
 
-@pytest.mark.parametrize("kwargs", [dict(up=0), dict(down=(1, 0)), dict(padding=(1, 2, 3)), dict(impl="cuda")])
+@pytest.mark.parametrize("kwargs", [dict(up=0), dict(down=(1, 0)), dict(padding=(1, 2, 3)),
+                                    dict(impl="cuda")])
 def test_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         upfirdn2d(torch.zeros([1, 1, 4, 4]), None, **kwargs)

@@ -1,0 +1,388 @@
+"""Adaptive discriminator augmentation (ADA): the augmentation pipeline D sees every image through.
+
+Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data", section 2 and
+appendix B; matches stylegan2-ada-pytorch's ``training/augment.py`` in the transformations, their
+order, strengths and probabilities. Each transformation is applied to each image independently with
+probability ``multiplier * p``; with p < ~0.8 the augmentations do not leak into the generator because
+every one of them is invertible in distribution (section 2.2).
+
+- Geometry (B.1): x-flip, 90-degree rotation, integer translation, isotropic scale, pre-rotation,
+  anisotropic scale, post-rotation, fractional translation, composed into one 3x3 matrix per image.
+  Resampling: reflect padding, 2x upsampling with the sym6 wavelet, bilinear ``grid_sample``, 2x
+  downsampling with the time-reversed wavelet. The wavelet is orthonormal, so up- then down-sampling is
+  exact at integer offsets: integer translations are lossless. Flips and 90-degree rotations are also
+  done exactly, as pixel permutations, because the asymmetric wavelet is not mirror-invariant.
+- Colour (B.2): brightness, contrast, luma flip, hue rotation, saturation, as one 4x4 matrix.
+- Image-space filtering (B.3): per-image gains on four octave bands, energy-normalised.
+- Additive RGB noise (B.4) and cutout (B.5).
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from thygan.errors import UserError
+from torch_utils.ops import grid_sample_gradfix, upfirdn2d
+
+# Decomposition low-pass of Daubechies' least-asymmetric wavelet with 6 vanishing moments ("sym6"), as
+# published (e.g. PyWavelets' ``sym6.dec_lo``); tests check orthonormality and the vanishing moments.
+SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
+        0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
+        -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148)
+
+# Zero-phase half-band low-pass: the autocorrelation of the sym2 (= db2) wavelet, i.e. the 4-point
+# Deslauriers-Dubuc interpolation filter. Its dilations give the octave bands of the image filter.
+HALF_BAND = (-1 / 32, 0, 9 / 32, 16 / 32, 9 / 32, 0, -1 / 32)
+
+# Expected share of image power per band (lowest first): a 1/f spectrum, as in the reference.
+BAND_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)
+
+_BLIT = dict(xflip=1, rotate90=1, xint=1)
+_GEOM = dict(scale=1, rotate=1, aniso=1, xfrac=1)
+_COLOR = dict(brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
+AUGPIPE_SPECS = {
+    "blit": _BLIT,
+    "geom": _GEOM,
+    "color": _COLOR,
+    "filter": dict(imgfilter=1),
+    "noise": dict(noise=1),
+    "cutout": dict(cutout=1),
+    "bg": {**_BLIT, **_GEOM},
+    "bgc": {**_BLIT, **_GEOM, **_COLOR},
+    "bgcf": {**_BLIT, **_GEOM, **_COLOR, "imgfilter": 1},
+    "bgcfn": {**_BLIT, **_GEOM, **_COLOR, "imgfilter": 1, "noise": 1},
+    "bgcfnc": {**_BLIT, **_GEOM, **_COLOR, "imgfilter": 1, "noise": 1, "cutout": 1},
+}
+
+
+def build_augment_pipe(name: str) -> "AugmentPipe":
+    """The pipeline ``name`` of AUGPIPE_SPECS (e.g. 'bgc') with the reference strengths and p = 0."""
+    if name not in AUGPIPE_SPECS:
+        raise UserError(f"--augpipe: expected one of {', '.join(AUGPIPE_SPECS)}, got '{name}'")
+    return AugmentPipe(**AUGPIPE_SPECS[name])
+
+
+def octave_filter_bank(num_bands: int = 4) -> np.ndarray:
+    """Zero-phase FIR filters splitting [0, pi] into octaves (lowest first) that sum to a unit impulse.
+
+    Returns:
+        ``[num_bands, taps]`` float64; 43 taps for 4 bands (cut-offs pi/8, pi/4, pi/2).
+    """
+    lows = [np.ones(1)]  # lows[j]: low-pass with cut-off pi / 2**j
+    for level in range(num_bands - 1):
+        dilated = np.zeros((len(HALF_BAND) - 1) * 2**level + 1)
+        dilated[:: 2**level] = HALF_BAND
+        lows.append(np.convolve(lows[-1], dilated))
+    taps = len(lows[-1])
+    lows = [np.pad(f, (taps - len(f)) // 2) for f in lows]
+    bands = [lows[-1]] + [lows[j - 1] - lows[j] for j in range(num_bands - 1, 0, -1)]
+    return np.stack(bands)
+
+
+class AugmentPipe(torch.nn.Module):
+    """Applies the enabled augmentations to a batch, each with probability ``multiplier * p``."""
+
+    def __init__(
+        self, *,
+        xflip: float = 0,                 # probability multiplier: x-flip
+        rotate90: float = 0,              # probability multiplier: rotation by a multiple of 90 degrees
+        xint: float = 0,                  # probability multiplier: integer translation
+        scale: float = 0,                 # probability multiplier: isotropic scaling
+        rotate: float = 0,                # probability multiplier: arbitrary rotation
+        aniso: float = 0,                 # probability multiplier: anisotropic scaling
+        xfrac: float = 0,                 # probability multiplier: fractional translation
+        brightness: float = 0,            # probability multiplier: brightness
+        contrast: float = 0,              # probability multiplier: contrast
+        lumaflip: float = 0,              # probability multiplier: luma flip
+        hue: float = 0,                   # probability multiplier: hue rotation
+        saturation: float = 0,            # probability multiplier: saturation
+        imgfilter: float = 0,             # probability multiplier: image-space filtering
+        noise: float = 0,                 # probability multiplier: additive RGB noise
+        cutout: float = 0,                # probability multiplier: cutout
+        xint_max: float = 0.125,          # integer translation range, fraction of image size
+        scale_std: float = 0.2,           # std of log2 isotropic scale
+        rotate_max: float = 1,            # rotation range, fraction of a half turn (1 = full circle)
+        aniso_std: float = 0.2,           # std of log2 anisotropic scale
+        xfrac_std: float = 0.125,         # std of fractional translation, fraction of image size
+        brightness_std: float = 0.2,      # std of the brightness offset (images in [-1, 1])
+        contrast_std: float = 0.5,        # std of log2 contrast
+        hue_max: float = 1,               # hue rotation range, fraction of a half turn
+        saturation_std: float = 1,        # std of log2 saturation
+        imgfilter_bands=(1, 1, 1, 1),     # probability multiplier per octave band, lowest first
+        imgfilter_std: float = 1,         # std of log2 band gain
+        noise_std: float = 0.1,           # std of the per-image noise std
+        cutout_size: float = 0.5,         # cutout square side, fraction of image size
+    ):
+        super().__init__()
+        self.init_kwargs = {key: value for key, value in locals().items() if key not in ("self", "__class__")}
+        self.init_kwargs["imgfilter_bands"] = list(imgfilter_bands)
+        for key, value in self.init_kwargs.items():
+            setattr(self, key, value)
+        if len(self.imgfilter_bands) != len(BAND_POWER):
+            raise ValueError(f"AugmentPipe: imgfilter_bands needs {len(BAND_POWER)} entries")
+        self.register_buffer("p", torch.zeros([]))  # overall probability; ADA adjusts it during training
+        self.register_buffer("Hz_geom", upfirdn2d.setup_filter(list(SYM6), separable=True))
+        self.register_buffer("Hz_fbank", torch.as_tensor(octave_filter_bank(len(BAND_POWER)), dtype=torch.float32))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: ``[N, C, H, W]`` float in about [-1, 1] -> augmented images, same shape.
+
+        Differentiable (twice) w.r.t. ``images``; randomness comes from torch's global RNG.
+        """
+        if images.ndim != 4:
+            raise ValueError(f"AugmentPipe: expected images [N, C, H, W], got {list(images.shape)}")
+        if not float(self.p) > 0:
+            return images
+        n, c, h, w = images.shape
+        geometry = self.sample_geometry(n, h, w, device=images.device)
+        if geometry is not None:
+            images = self._apply_geometry(images, *geometry)
+        color = self.sample_color(n, c, device=images.device)
+        if color is not None:
+            images = _apply_color(images, color.to(images.dtype))
+        gains = self.sample_filter_gains(n, device=images.device)
+        if gains is not None:
+            images = _filter_separable(images, (gains @ self.Hz_fbank).to(images.dtype))
+        if self.noise > 0:
+            sigma = self._gate(torch.randn([n], device=images.device).abs() * self.noise_std, self.noise, 0)
+            images = images + torch.randn_like(images) * sigma.to(images.dtype)[:, None, None, None]
+        if self.cutout > 0:
+            images = images * self._cutout_mask(n, h, w, device=images.device).to(images.dtype)
+        return images
+
+    # ---- random parameters ------------------------------------------------------------------------
+
+    def _gate(self, value: torch.Tensor, multiplier: float, identity: float) -> torch.Tensor:
+        """Per image: ``value`` with probability ``multiplier * p``, else ``identity``."""
+        keep = torch.rand(value.shape[:1], device=value.device) < multiplier * self.p
+        return torch.where(keep.reshape([-1] + [1] * (value.ndim - 1)), value, torch.full_like(value, identity))
+
+    def sample_geometry(self, n: int, h: int, w: int, *, device: torch.device | str = "cpu"):
+        """Draw the geometric transforms of ``n`` images of ``h x w`` pixels.
+
+        Matrices map output pixel coordinates to input ones (x right, y down, origin at the image
+        centre, in pixels); the whole transform is ``dihedral @ affine``.
+
+        Returns:
+            None if no geometric augmentation is enabled, else ``(dihedral, affine)``, both
+            ``[n, 3, 3]`` float32: the x-flip and 90-degree part (entries in {-1, 0, 1}) and the rest.
+        """
+        if not any(getattr(self, k) > 0 for k in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")):
+            return None
+        eye = torch.eye(3, device=device).repeat(n, 1, 1)
+        dihedral, affine = eye, eye
+        if self.xflip > 0:
+            flip = self._gate(torch.randint(2, [n], device=device).float(), self.xflip, 0)
+            dihedral = dihedral @ _scale_inv(1 - 2 * flip, torch.ones_like(flip))
+        if self.rotate90 > 0:
+            quarter = self._gate(torch.randint(4, [n], device=device).float(), self.rotate90, 0)
+            dihedral = dihedral @ _rotate_inv(quarter * (np.pi / 2)).round()  # exact entries in {-1, 0, 1}
+        if self.xint > 0:
+            t = self._gate((torch.rand([n, 2], device=device) * 2 - 1) * self.xint_max, self.xint, 0)
+            affine = affine @ _translate_inv(torch.round(t[:, 0] * w), torch.round(t[:, 1] * h))
+        if self.scale > 0:
+            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.scale_std), self.scale, 1)
+            affine = affine @ _scale_inv(s, s)
+        # Two rotations, each with probability p_rot, so that some rotation happens with rotate * p.
+        p_rot = 1 - torch.sqrt((1 - self.rotate * self.p).clamp(0, 1))
+        if self.rotate > 0:
+            affine = affine @ _rotate_inv(self._random_angle(n, p_rot, device))
+        if self.aniso > 0:
+            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.aniso_std), self.aniso, 1)
+            affine = affine @ _scale_inv(s, 1 / s)
+        if self.rotate > 0:
+            affine = affine @ _rotate_inv(self._random_angle(n, p_rot, device))
+        if self.xfrac > 0:
+            t = self._gate(torch.randn([n, 2], device=device) * self.xfrac_std, self.xfrac, 0)
+            affine = affine @ _translate_inv(t[:, 0] * w, t[:, 1] * h)
+        return dihedral, affine
+
+    def _random_angle(self, n: int, probability: torch.Tensor, device) -> torch.Tensor:
+        theta = (torch.rand([n], device=device) * 2 - 1) * np.pi * self.rotate_max
+        keep = torch.rand([n], device=device) < probability
+        return torch.where(keep, theta, torch.zeros_like(theta))
+
+    def sample_color(self, n: int, channels: int, *, device: torch.device | str = "cpu") -> torch.Tensor | None:
+        """Draw ``[n, 4, 4]`` float32 colour matrices acting on homogeneous RGB; None if none is enabled."""
+        if not any(getattr(self, k) > 0 for k in ("brightness", "contrast", "lumaflip", "hue", "saturation")):
+            return None
+        eye = torch.eye(4, device=device)
+        luma = torch.tensor([1.0, 1, 1, 0], device=device) / np.sqrt(3)  # the grey axis
+        luma_outer = torch.outer(luma, luma)
+        C = eye.repeat(n, 1, 1)
+        if self.brightness > 0:
+            b = self._gate(torch.randn([n], device=device) * self.brightness_std, self.brightness, 0)
+            shift = eye.repeat(n, 1, 1)
+            shift[:, :3, 3] = b[:, None]
+            C = shift @ C
+        if self.contrast > 0:
+            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.contrast_std), self.contrast, 1)
+            C = torch.diag_embed(torch.stack([s, s, s, torch.ones_like(s)], dim=1)) @ C
+        if self.lumaflip > 0:
+            flip = self._gate(torch.randint(2, [n], device=device).float(), self.lumaflip, 0)
+            C = (eye - 2 * luma_outer * flip[:, None, None]) @ C  # Householder reflection across grey
+        if self.hue > 0 and channels > 1:
+            theta = self._gate((torch.rand([n], device=device) * 2 - 1) * np.pi * self.hue_max, self.hue, 0)
+            C = _rotate_about(luma[:3], theta) @ C
+        if self.saturation > 0 and channels > 1:
+            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.saturation_std), self.saturation, 1)
+            chroma = (eye - luma_outer)[None, :3, :3] * s[:, None, None]  # scale distance from grey
+            sat = eye.repeat(n, 1, 1)
+            sat[:, :3, :3] = luma_outer[None, :3, :3] + chroma
+            C = sat @ C
+        return C
+
+    def sample_filter_gains(self, n: int, *, device: torch.device | str = "cpu") -> torch.Tensor | None:
+        """Draw ``[n, bands]`` float32 octave gains; None if filtering is disabled."""
+        if not self.imgfilter > 0:
+            return None
+        power = torch.tensor(BAND_POWER, device=device)
+        gains = torch.ones([n, len(BAND_POWER)], device=device)
+        for band, strength in enumerate(self.imgfilter_bands):
+            g = self._gate(torch.exp2(torch.randn([n], device=device) * self.imgfilter_std),
+                           self.imgfilter * strength, 1)
+            t = torch.ones_like(gains)
+            t[:, band] = g
+            # Rescale so that an image with the expected 1/f spectrum keeps its energy.
+            gains = gains * t / (power * t.square()).sum(dim=1, keepdim=True).sqrt()
+        return gains
+
+    def _cutout_mask(self, n: int, h: int, w: int, *, device) -> torch.Tensor:
+        """``[n, 1, h, w]``: 0 inside a random square of side ``cutout_size`` (fraction of the image)."""
+        size = self._gate(torch.full([n], float(self.cutout_size), device=device), self.cutout, 0)
+        centre = torch.rand([n, 2], device=device)
+        x = ((torch.arange(w, device=device) + 0.5) / w)[None, :] - centre[:, :1]
+        y = ((torch.arange(h, device=device) + 0.5) / h)[None, :] - centre[:, 1:]
+        outside_x = x.abs() >= size[:, None] / 2
+        outside_y = y.abs() >= size[:, None] / 2
+        return (outside_x[:, None, :] | outside_y[:, :, None]).float()[:, None]
+
+    # ---- geometric resampling ---------------------------------------------------------------------
+
+    def _apply_geometry(self, images: torch.Tensor, dihedral: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = images.shape
+        if h == w:
+            images = _permute_pixels(images, dihedral)
+        else:
+            affine = dihedral @ affine  # a quarter turn of a non-square image is no pixel permutation
+        return self._resample(images, affine)
+
+    def _resample(self, images: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
+        """Warp ``images`` so that output pixel ``q`` shows input point ``G_inv q``."""
+        n, c, h, w = images.shape
+        ext = self.Hz_geom.numel() // 4  # 2x-filter reach in input pixels; also the bilinear reach
+        # Output pixel centres, extended by what the downsampling filter reads, in centred coordinates.
+        cx, cy = (w - 1) / 2 + ext, (h - 1) / 2 + ext
+        corners = torch.tensor([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], device=G_inv.device)
+        src = G_inv[:, :2, :] @ corners.T  # [n, 2, 4] where the corners sample the input
+        need = torch.stack([-(w - 1) / 2 - src[:, 0].amin(1), src[:, 0].amax(1) - (w - 1) / 2,
+                            -(h - 1) / 2 - src[:, 1].amin(1), src[:, 1].amax(1) - (h - 1) / 2], dim=1)
+        # One reflection at most: bounds memory; further out grid_sample reads zeros.
+        limit = torch.tensor([w - 1, w - 1, h - 1, h - 1], device=G_inv.device)
+        pad = torch.minimum((need.amax(0) + ext).ceil().clamp(min=0), limit)
+        is_identity = (G_inv == torch.eye(3, device=G_inv.device)).all()
+        *pad, is_identity = torch.cat([pad, is_identity[None].float()]).tolist()  # one host sync
+        if is_identity:
+            return images
+        px0, px1, py0, py1 = (int(v) for v in pad)
+        images = reflect_pad(images, (px0, px1, py0, py1))
+        images = upfirdn2d.upsample2d(images, self.Hz_geom, up=2)
+        # Upsampled pixel k lies at padded input position (k - 0.5) / 2; the same holds for the output
+        # grid, whose extension ``ext`` the downsampling crops again.
+        ku = torch.arange(2 * (w + 2 * ext), device=G_inv.device)
+        kv = torch.arange(2 * (h + 2 * ext), device=G_inv.device)
+        u = (ku - 0.5) / 2 - ext - (w - 1) / 2
+        v = (kv - 0.5) / 2 - ext - (h - 1) / 2
+        points = torch.stack([u[None, :].expand(len(v), -1), v[:, None].expand(-1, len(u)),
+                              torch.ones(len(v), len(u), device=G_inv.device)], dim=-1)
+        src = torch.einsum("nij,hwj->nhwi", G_inv[:, :2, :], points)
+        # Centred input position -> upsampled padded index k' = 2 (s + centre + pad) + 0.5 -> [-1, 1].
+        size = torch.tensor([images.shape[3], images.shape[2]], device=G_inv.device)
+        origin = torch.tensor([(w - 1) / 2 + px0, (h - 1) / 2 + py0], device=G_inv.device)
+        grid = (4 * (src + origin) + 2) / size - 1
+        images = grid_sample_gradfix.grid_sample(images, grid.to(images.dtype))
+        return upfirdn2d.downsample2d(images, self.Hz_geom, down=2, padding=-2 * ext, flip_filter=True)
+
+
+def _mat3(rows: list[list], like: torch.Tensor) -> torch.Tensor:
+    """``[N, 3, 3]`` from nested rows of per-image tensors ``[N]`` or Python numbers."""
+    return torch.stack([torch.stack([torch.as_tensor(e, dtype=like.dtype, device=like.device).expand_as(like)
+                                     for e in row], dim=-1) for row in rows], dim=-2)
+
+
+def _translate_inv(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+    return _mat3([[1, 0, -tx], [0, 1, -ty], [0, 0, 1]], tx)
+
+
+def _scale_inv(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+    return _mat3([[1 / sx, 0, 0], [0, 1 / sy, 0], [0, 0, 1]], sx)
+
+
+def _rotate_inv(theta: torch.Tensor) -> torch.Tensor:
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    return _mat3([[cos, sin, 0], [-sin, cos, 0], [0, 0, 1]], theta)
+
+
+def _rotate_about(axis: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``[N, 4, 4]`` rotation by ``theta`` about the unit 3-vector ``axis`` (Rodrigues' formula)."""
+    x, y, z = axis
+    cross = torch.stack([torch.stack([0 * x, -z, y]), torch.stack([z, 0 * x, -x]), torch.stack([-y, x, 0 * x])])
+    cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
+    rot = cos * torch.eye(3, device=theta.device) + sin * cross + (1 - cos) * torch.outer(axis, axis)
+    out = torch.eye(4, device=theta.device).repeat(len(theta), 1, 1)
+    out[:, :3, :3] = rot
+    return out
+
+
+def _permute_pixels(images: torch.Tensor, dihedral: torch.Tensor) -> torch.Tensor:
+    """Apply per-image flips / quarter turns of a square image exactly, by gathering pixels."""
+    n, c, h, w = images.shape
+    centre = (w - 1) / 2
+    y, x = torch.meshgrid(torch.arange(h, device=images.device) - centre,
+                          torch.arange(w, device=images.device) - centre, indexing="ij")
+    points = torch.stack([x.flatten(), y.flatten()]).float()  # [2, h*w]
+    src = (dihedral[:, :2, :2] @ points + centre).round().long()  # [n, 2, h*w]
+    index = (src[:, 1] * w + src[:, 0])[:, None, :].expand(n, c, h * w)
+    return images.reshape(n, c, h * w).gather(2, index).reshape(n, c, h, w)
+
+
+def _apply_color(images: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Multiply each image's homogeneous RGB by its ``[4, 4]`` matrix; grey images act as R = G = B."""
+    n, c, h, w = images.shape
+    if c == 3:
+        return torch.einsum("nij,njhw->nihw", C[:, :3, :3], images) + C[:, :3, 3, None, None]
+    if c == 1:
+        gain = C[:, :3, :3].sum(dim=2).mean(dim=1)  # grey in, mean of the three outputs back
+        return images * gain[:, None, None, None] + C[:, :3, 3].mean(dim=1)[:, None, None, None]
+    raise UserError(f"--augpipe: colour augmentation needs images with 1 or 3 channels, got {c}")
+
+
+def reflect_pad(images: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Mirror-pad ``[N, C, H, W]`` by ``(x0, x1, y0, y1)`` without repeating the edge pixel.
+
+    Unlike ``F.pad(mode='reflect')`` the padding may exceed the image size (the mirror repeats).
+    """
+    x0, x1, y0, y1 = pad
+    h, w = images.shape[2:]
+    images = images.index_select(3, _reflect_index(w, x0, x1, images.device))
+    return images.index_select(2, _reflect_index(h, y0, y1, images.device))
+
+
+def _reflect_index(size: int, before: int, after: int, device) -> torch.Tensor:
+    index = torch.arange(-before, size + after, device=device)
+    if size == 1:
+        return torch.zeros_like(index)
+    period = 2 * (size - 1)
+    index = index.remainder(period)
+    return torch.where(index >= size, period - index, index)
+
+
+def _filter_separable(images: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+    """Filter each image along x and y with its own zero-phase 1-D filter ``filters[n]`` (odd taps)."""
+    n, c, h, w = images.shape
+    taps = filters.shape[1]
+    images = reflect_pad(images, (taps // 2,) * 4).reshape(1, n * c, h + taps - 1, w + taps - 1)
+    weight = filters.repeat_interleave(c, dim=0)[:, None, None, :]  # [n*c, 1, 1, taps]
+    images = F.conv2d(images, weight, groups=n * c)
+    images = F.conv2d(images, weight.transpose(2, 3), groups=n * c)
+    return images.reshape(n, c, h, w)
