@@ -271,7 +271,7 @@ def format_report(r: dict) -> str:
     lines = [
         "| measure | value |", "|---|---|",
         f"| GAN | {r['cfg']}, {r['resolution']} px, conditional, {len(CLASS_NAMES)} classes, "
-        f"{r['train_images']} training images, augment {r['augment']} |",
+        f"{r['train_images']} training images, augment {r['augment']}, {r['threads']} torch threads |",
         f"| training time (tick time) | {r['train_sec'] / 60:.1f} min |",
         f"| kimg reached | {r['kimg']:.1f} |",
         f"| sec/kimg | {r['sec_per_kimg']:.1f} |",
@@ -300,8 +300,10 @@ def format_report(r: dict) -> str:
               help="G_ema samples per class for class fidelity.")
 @click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True, metavar="INT",
               help="Classifier training epochs.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
+              help="torch CPU threads; 0 = torch's default (1 is steadier on a machine shared with others).")
 def learns_command(outdir: str, minutes: float, seed: int, resolution: str, cfg: str, samples: int,
-                   epochs: int) -> None:
+                   epochs: int, threads: int) -> None:
     """Train a CPU preset on generated textures and report class fidelity of its samples."""
     import torch
 
@@ -310,6 +312,8 @@ def learns_command(outdir: str, minutes: float, seed: int, resolution: str, cfg:
     from thygan.stylegan.networks import Generator
     from thygan.stylegan.training_state import latest_snapshot
 
+    if threads:
+        torch.set_num_threads(threads)
     out = Path(outdir)
     res = int(resolution)
     train_dir = write_shapes_dataset(out / "data" / "train", per_class=TRAIN_PER_CLASS, resolution=res,
@@ -329,7 +333,8 @@ def learns_command(outdir: str, minutes: float, seed: int, resolution: str, cfg:
     fakes, fakes_y = sample_per_class(G_ema, samples)
     init_fakes, init_y = sample_per_class(G_init, samples)
     train_sec, kimg = training_seconds(out / "gan")
-    result = dict(cfg=cfg, resolution=res, augment=opts.augment.mode, train_images=len(train_x),
+    result = dict(cfg=cfg, resolution=res, augment=opts.augment.mode, threads=torch.get_num_threads(),
+                  train_images=len(train_x),
                   test_images=len(test_x), samples_per_class=samples, train_sec=train_sec,
                   kimg=snapshot.cur_nimg / 1000,
                   sec_per_kimg=train_sec / max(kimg, 1e-12),

@@ -212,11 +212,16 @@ def format_table(rows: list[dict]) -> str:
               help="Untimed repetitions first (allocator, cuDNN autotuner, loader start).")
 @click.option("--workers", type=click.IntRange(min=0), default=3, show_default=True, metavar="INT",
               help="DataLoader worker processes, as train.py --workers.")
-def train_step_command(configs: str, device: str, reps: int, warmup: int, workers: int) -> None:
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
+              help="torch CPU threads; 0 = torch's default (1 is steadier on a machine shared with others).")
+def train_step_command(configs: str, device: str, reps: int, warmup: int, workers: int, threads: int) -> None:
     """Time the training phases at each configuration and print a markdown table."""
     import platform
 
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     rows = []
     for cfg, resolution in parse_configs(configs):
