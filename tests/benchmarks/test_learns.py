@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from thygan.data.dataset import ImageFolderDataset
+from thygan.errors import UserError
 
 
 def test_dataset_layout_is_balanced_and_kept_on_rerun(learns, tmp_path):
@@ -97,3 +98,13 @@ def test_per_class_accuracy_counts_hits_within_each_class(learns):
     images[:, 0, 0, 0] = np.array(predicted) * 100
     labels = np.array([0, 0, 1, 1, 2, 2])
     assert learns.per_class_accuracy(judge, images, labels).tolist() == [0.5, 1.0, 0.5]
+
+
+def test_a_run_folder_with_other_options_is_refused(learns, tmp_path):
+    data = learns.write_shapes_dataset(tmp_path / "shapes", per_class=1, resolution=32, seed=0)
+    run_dir = tmp_path / "gan"
+    run_dir.mkdir()
+    (run_dir / "training_options.json").write_text(json.dumps({"random_seed": 5}))
+    with pytest.raises(UserError, match="--outdir: .* holds a run with other options"):
+        learns.train_gan(learns.gan_options(data, cfg="cpu32", seed=0), run_dir, minutes=1)
+    assert json.loads((run_dir / "training_options.json").read_text()) == {"random_seed": 5}

@@ -3,6 +3,7 @@ and several processes compute what one process computes."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -43,14 +44,17 @@ def test_training_writes_the_run_folder(tiny_dataset, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     progress = training_loop(tiny_options(tiny_dataset), run_dir, max_steps=4)
-    assert progress.cur_nimg == 16 and progress.batch_idx == 4 and progress.tick == 2
+    # tick 0 after the first minibatch (as the reference), tick 1 after 2 more, tick 2 at the end
+    assert progress.cur_nimg == 16 and progress.batch_idx == 4 and progress.tick == 3
     names = {p.name for p in run_dir.iterdir()}
     assert {"reals.png", "fakes_init.png", "stats.jsonl", "network-snapshot-000000.safetensors",
             "network-snapshot-000000.json", "training-state-000000.json"} <= names
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-    assert len(stats) == 2 and stats[-1]["Progress/kimg"]["mean"] == pytest.approx(0.016)
-    for key in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "Loss/pl_penalty"):
-        assert stats[-1][key]["n"] > 0 and stats[-1][key]["mean"] == stats[-1][key]["mean"]  # finite, not NaN
+    assert [line["Progress/tick"]["mean"] for line in stats] == [0, 1, 2]
+    assert [line["Progress/kimg"]["mean"] for line in stats] == pytest.approx([0.004, 0.012, 0.016])
+    for key in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "Loss/pl_penalty"):  # all phases ran at tick 0
+        assert stats[0][key]["n"] > 0 and np.isfinite(stats[0][key]["mean"]), key
+    assert "Loss/r1_penalty" not in stats[2]  # minibatch 3 is not a lazy-regularization step (interval 2)
     loaded = load_checkpoint(latest_snapshot(run_dir))
     assert loaded.class_names == ["class0", "class1", "class2"] and loaded.cur_nimg == 16
 

@@ -287,19 +287,22 @@ class AugmentPipe(torch.nn.Module):
         px0, px1, py0, py1 = (int(v) for v in pad)
         images = reflect_pad(images, (px0, px1, py0, py1))
         images = upfirdn2d.upsample2d(images, self.Hz_geom, up=2)
-        # Upsampled pixel k lies at padded input position (k - 0.5) / 2; the same holds for the output
-        # grid, whose extension ``ext`` the downsampling crops again.
+        # Upsampled pixel k lies at padded input position (k + delay) / 2, where the delay follows from
+        # upsample2d's padding and the filter's centroid (sym6 is not symmetric: 5.10 taps, not 5.5).
+        # The same holds for the output grid, whose extension ``ext`` the downsampling crops again.
+        taps = torch.arange(self.Hz_geom.numel(), device=G_inv.device)
+        delay = self.Hz_geom.numel() // 2 - 1 - float((taps * self.Hz_geom).sum() / self.Hz_geom.sum())
         ku = torch.arange(2 * (w + 2 * ext), device=G_inv.device)
         kv = torch.arange(2 * (h + 2 * ext), device=G_inv.device)
-        u = (ku - 0.5) / 2 - ext - (w - 1) / 2
-        v = (kv - 0.5) / 2 - ext - (h - 1) / 2
+        u = (ku + delay) / 2 - ext - (w - 1) / 2
+        v = (kv + delay) / 2 - ext - (h - 1) / 2
         points = torch.stack([u[None, :].expand(len(v), -1), v[:, None].expand(-1, len(u)),
                               torch.ones(len(v), len(u), device=G_inv.device)], dim=-1)
         src = torch.einsum("nij,hwj->nhwi", G_inv[:, :2, :], points)
-        # Centred input position -> upsampled padded index k' = 2 (s + centre + pad) + 0.5 -> [-1, 1].
+        # Centred input position -> upsampled padded index k' = 2 (s + centre + pad) - delay -> [-1, 1].
         size = torch.tensor([images.shape[3], images.shape[2]], device=G_inv.device)
         origin = torch.tensor([(w - 1) / 2 + px0, (h - 1) / 2 + py0], device=G_inv.device)
-        grid = (4 * (src + origin) + 2) / size - 1
+        grid = (4 * (src + origin) - 2 * delay + 1) / size - 1
         images = grid_sample_gradfix.grid_sample(images, grid.to(images.dtype))
         return upfirdn2d.downsample2d(images, self.Hz_geom, down=2, padding=-2 * ext, flip_filter=True)
 

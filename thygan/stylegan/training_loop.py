@@ -199,7 +199,8 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
 
         done = progress.cur_nimg >= opts.total_kimg * 1000 or (max_steps is not None and steps_done >= max_steps)
         stop = stop_requested()
-        if not (done or stop or progress.cur_nimg >= progress.tick_start_nimg + opts.kimg_per_tick * 1000):
+        tick_due = progress.cur_nimg >= progress.tick_start_nimg + opts.kimg_per_tick * 1000
+        if not (done or stop or tick_due or progress.tick == 0):  # tick 0 right after the first step, as the reference
             continue
 
         # Tick: report, then grids, snapshots and metrics.
@@ -215,19 +216,18 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
         if is_main:
             print(artifacts.tick_line(progress, timing, p, tick_stats))
             artifacts.append_stats(run_dir, progress, timing, p, tick_stats, tensorboard)
-        progress.tick += 1
-        snapshot_due = done or stop or progress.tick % opts.network_snapshot_ticks == 0
-        if is_main and (done or progress.tick % opts.image_snapshot_ticks == 0):
+        finished_tick = progress.tick
+        progress.tick += 1  # the saved state is "after this tick", so a resumed run goes on with the next one
+        progress.tick_start_nimg = progress.cur_nimg
+        if is_main and (done or finished_tick % opts.image_snapshot_ticks == 0):
             artifacts.save_grid(run_dir / f"fakes{progress.cur_nimg // 1000:06d}.png", grid.fakes(G_ema))
-        if snapshot_due:
-            progress.tick_start_nimg = progress.cur_nimg
+        if done or stop or finished_tick % opts.network_snapshot_ticks == 0:
             if is_main:
                 path = save_snapshot(run_dir, opts=opts, G=G, D=D, G_ema=G_ema, phases=phases, loss=loss,
                                      augment_pipe=augment_pipe, progress=progress, ada_stats=ada_stats,
                                      class_names=dataset.class_names)
                 artifacts.run_metrics(opts, G_ema, path, run_dir, device)
             distributed.barrier()
-        progress.tick_start_nimg = progress.cur_nimg
         tick_start_time = time.time()
         if done or stop:
             break
