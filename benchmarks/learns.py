@@ -176,7 +176,9 @@ def train_gan(opts, run_dir: Path, *, minutes: float) -> None:
         finally:
             StopFlag.restore(previous)
         if stop():
-            raise KeyboardInterrupt
+            click.echo("interrupted: the GAN run stopped at a snapshot; run the same command again to continue",
+                       err=True)
+            raise SystemExit(130)
     spent, kimg = training_seconds(run_dir)
     atomic_write_text(run_dir / "finished.json", json.dumps({"train_sec": spent, "kimg": kimg}) + "\n")
 

@@ -16,6 +16,8 @@ COMMANDS = {
     "split-dataset": "thygan.cli.split_dataset:split_dataset_command",
     "splits": "thygan.cli.splits:splits_command",
     "sample-tiles": "thygan.cli.sample_tiles:sample_tiles_command",
+    "metrics": "thygan.cli.metrics:metrics_command",
+    "domain-gap": "thygan.cli.domain_gap:domain_gap_command",
 }
 
 

@@ -1,40 +1,89 @@
-"""The metric table: name -> function(G_ema, data options, device) -> {result key: value}.
+"""The metric table: name -> MetricSpec, and the entry point the training loop calls at each snapshot.
 
-Training evaluates the names given by --metrics at every snapshot and appends the reference's JSON
-line to ``metric-<name>.jsonl`` in the run folder.
+The reference's names are registered in one table; any other name that follows the grammar of
+thygan.metrics.specs (``fid2k_full``, ``kid1k_full_perclass``, ``pr5k3``, ``is10k``...) resolves as well,
+so ``name in METRICS`` and ``METRICS.get(name)`` accept both.
 """
 
-import json
 import time
 from pathlib import Path
 
 from dnnlib import Registry
+from thygan.metrics.report import (
+    add_to_tensorboard,
+    add_to_training_stats,
+    append_metric_jsonl,
+    format_results,
+    metric_record,
+    snapshot_kimg,
+)
+from thygan.metrics.specs import NAME_PATTERNS, MetricSpec, parse_metric_name
 
-METRICS = Registry("metric")
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def metric_record(name: str, results: dict, *, total_time: float, num_gpus: int, snapshot: str | None) -> dict:
-    """The reference's jsonl record, keys in its order."""
-    return {"results": results, "metric": name, "total_time": total_time,
-            "total_time_str": format_duration(total_time), "num_gpus": num_gpus, "snapshot_pkl": snapshot,
-            "timestamp": time.time()}
+__all__ = ["METRICS", "MetricTable", "metric_record", "run_metric_for_training"]
 
 
-def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_dir: Path, device) -> dict:
+class MetricTable(Registry):
+    """A Registry of MetricSpec that also resolves names built by the metric-name grammar."""
+
+    def get(self, name: str) -> MetricSpec:
+        if super().__contains__(name):
+            return super().get(name)
+        spec = parse_metric_name(name)
+        if spec is None:
+            raise KeyError(f"unknown metric '{name}' (known: {', '.join(self.names())})")
+        return spec
+
+    def __contains__(self, name: str) -> bool:
+        return super().__contains__(name) or parse_metric_name(name) is not None
+
+    def names(self) -> list[str]:
+        """The registered names, then the patterns any count fits (e.g. fid<N>[_full][_perclass])."""
+        return super().names() + list(NAME_PATTERNS)
+
+
+METRICS = MetricTable("metric")
+# StyleGAN2-ADA's table (metric_main.py), ADA-paper metrics first, then the legacy ones; per-class FID/KID.
+for _name in ("fid50k_full", "kid50k_full", "pr50k3_full", "is50k", "fid50k", "kid50k", "pr50k3",
+              "fid50k_full_perclass", "kid50k_full_perclass"):
+    METRICS.register(_name, parse_metric_name(_name))
+
+
+def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_dir: Path, device,
+                            subset_seed: int = 0, options=None) -> dict | None:
+    """Evaluate metric ``name`` on G_ema against the training data at a snapshot.
+
+    The result goes to ``metric-<name>.jsonl`` (reference record), the tick's stats.jsonl record and
+    TensorBoard. A metric that cannot be computed here (no VGG16 weights, no IS head) prints one line
+    saying why and is skipped: training goes on.
+
+    Args:
+        data: thygan.stylegan.training_options.DataOptions of the run.
+        subset_seed: The run's random seed (draws the --subset images, as the training set did).
+        options: MetricOptions; default: the training device, detector and weights from the environment.
+
+    Returns:
+        The record written, or None for an unavailable metric.
+    """
+    from thygan.metrics.detector import MetricUnavailable
+    from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
+    from thygan.metrics.inputs import NetworkInputs
+    from thygan.metrics.stats_cache import cache_dir
+
     start = time.time()
-    results = METRICS.get(name)(G_ema=G_ema, data=data, device=device)
+    spec = METRICS.get(name)
+    options = options or MetricOptions(device=str(device))
+    inputs = NetworkInputs(G_ema, data_path=data.path, xflip=data.xflip, max_size=data.max_size,
+                           subset_seed=subset_seed, seed=options.seed, cache=cache_dir(options.cache_dir),
+                           class_names=data.class_names)
+    try:
+        results = compute_metric(spec, inputs, Detectors(options), options)
+    except MetricUnavailable as exc:
+        print(f"note: {exc}; skipped")
+        return None
     record = metric_record(name, results, total_time=time.time() - start, num_gpus=1,
                            snapshot=Path(snapshot_path).name)
-    with open(Path(run_dir) / f"metric-{name}.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    print(" ".join(f"{k} {v:g}" for k, v in results.items()))
+    append_metric_jsonl(run_dir, record)
+    step = add_to_training_stats(run_dir, results)
+    add_to_tensorboard(run_dir, results, step=snapshot_kimg(snapshot_path) if step is None else step)
+    print(f"{name}: {format_results(results)}  ({record['total_time_str']})")
     return record

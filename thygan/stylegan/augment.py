@@ -1,20 +1,25 @@
 """Adaptive discriminator augmentation (ADA): the augmentation pipeline D sees every image through.
 
 Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data", section 2 and
-appendix B; matches stylegan2-ada-pytorch's ``training/augment.py`` in the transformations, their
-order, strengths and probabilities. Each transformation is applied to each image independently with
-probability ``multiplier * p``; with p < ~0.8 the augmentations do not leak into the generator because
-every one of them is invertible in distribution (section 2.2).
+appendix B. Same transformations, order, strengths and probabilities as stylegan2-ada-pytorch's
+``training/augment.py``. Each transformation is applied to each image independently with probability
+``multiplier * p``; with p below ~0.8 they do not leak into the generator, because each is invertible
+in distribution (section 2.2).
 
-- Geometry (B.1): x-flip, 90-degree rotation, integer translation, isotropic scale, pre-rotation,
-  anisotropic scale, post-rotation, fractional translation, composed into one 3x3 matrix per image.
-  Resampling: reflect padding, 2x upsampling with the sym6 wavelet, bilinear ``grid_sample``, 2x
-  downsampling with the time-reversed wavelet. The wavelet is orthonormal, so up- then down-sampling is
-  exact at integer offsets: integer translations are lossless. Flips and 90-degree rotations are also
-  done exactly, as pixel permutations, because the asymmetric wavelet is not mirror-invariant.
-- Colour (B.2): brightness, contrast, luma flip, hue rotation, saturation, as one 4x4 matrix.
-- Image-space filtering (B.3): per-image gains on four octave bands, energy-normalised.
-- Additive RGB noise (B.4) and cutout (B.5).
+- Geometry (pixel blitting and general transformations): x-flip, 90-degree rotation, integer
+  translation, isotropic scale, pre-rotation, anisotropic scale, post-rotation, fractional translation,
+  composed into one 3x3 matrix per image. Resampling: reflect padding, 2x upsampling with the sym6
+  wavelet, bilinear ``grid_sample``, 2x downsampling with the time-reversed wavelet. The wavelet is
+  orthonormal, so up- then down-sampling is exact at integer offsets: integer translations are lossless.
+- Colour: brightness, contrast, luma flip, hue rotation, saturation, as one 4x4 matrix.
+- Image-space filtering: per-image gains on four octave bands, energy-normalised.
+- Corruptions: additive RGB noise and cutout.
+
+Two refinements over the reference, both making the geometry more exact (see the tests): flips and
+quarter turns of square images are pixel permutations (the asymmetric wavelet is not mirror-invariant:
+through the resampler a mirrored white-noise image errs by 30% rms), and the resampling grid is
+centred on the wavelet's centroid (5.10 taps, not the 5.5 of a symmetric filter); centred at 5.5 the
+centre of rotation and scaling would sit 0.2 px off.
 """
 
 import numpy as np
@@ -36,6 +41,9 @@ HALF_BAND = (-1 / 32, 0, 9 / 32, 16 / 32, 9 / 32, 0, -1 / 32)
 
 # Expected share of image power per band (lowest first): a 1/f spectrum, as in the reference.
 BAND_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)
+
+GEOMETRIC_OPS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
+COLOR_OPS = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 
 _BLIT = dict(xflip=1, rotate90=1, xint=1)
 _GEOM = dict(scale=1, rotate=1, aniso=1, xfrac=1)
@@ -114,6 +122,7 @@ class AugmentPipe(torch.nn.Module):
         cutout_size: float = 0.5,         # cutout square side, fraction of image size
     ):
         super().__init__()
+        # Every argument, JSON-ready: checkpoints rebuild the pipe as AugmentPipe(**init_kwargs).
         self.init_kwargs = {key: value for key, value in locals().items() if key not in ("self", "__class__")}
         self.init_kwargs["imgfilter_bands"] = list(imgfilter_bands)
         for key, value in self.init_kwargs.items():
@@ -122,7 +131,8 @@ class AugmentPipe(torch.nn.Module):
             raise ValueError(f"AugmentPipe: imgfilter_bands needs {len(BAND_POWER)} entries")
         self.register_buffer("p", torch.zeros([]))  # overall probability; ADA adjusts it during training
         self.register_buffer("Hz_geom", upfirdn2d.setup_filter(list(SYM6), separable=True))
-        self.register_buffer("Hz_fbank", torch.as_tensor(octave_filter_bank(len(BAND_POWER)), dtype=torch.float32))
+        bank = octave_filter_bank(len(BAND_POWER))
+        self.register_buffer("Hz_fbank", torch.as_tensor(bank, dtype=torch.float32))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: ``[N, C, H, W]`` float in about [-1, 1] -> augmented images, same shape.
@@ -131,7 +141,7 @@ class AugmentPipe(torch.nn.Module):
         """
         if images.ndim != 4:
             raise ValueError(f"AugmentPipe: expected images [N, C, H, W], got {list(images.shape)}")
-        if not float(self.p) > 0:
+        if not float(self.p) > 0:  # nothing to do; also spares the filters' border effects
             return images
         n, c, h, w = images.shape
         geometry = self.sample_geometry(n, h, w, device=images.device)
@@ -155,7 +165,12 @@ class AugmentPipe(torch.nn.Module):
     def _gate(self, value: torch.Tensor, multiplier: float, identity: float) -> torch.Tensor:
         """Per image: ``value`` with probability ``multiplier * p``, else ``identity``."""
         keep = torch.rand(value.shape[:1], device=value.device) < multiplier * self.p
-        return torch.where(keep.reshape([-1] + [1] * (value.ndim - 1)), value, torch.full_like(value, identity))
+        keep = keep.reshape([-1] + [1] * (value.ndim - 1))
+        return torch.where(keep, value, torch.full_like(value, identity))
+
+    def _log2_normal(self, n: int, std: float, multiplier: float, device) -> torch.Tensor:
+        """Per image: a factor ``2 ** N(0, std)`` with probability ``multiplier * p``, else 1."""
+        return self._gate(torch.exp2(torch.randn([n], device=device) * std), multiplier, 1)
 
     def sample_geometry(self, n: int, h: int, w: int, *, device: torch.device | str = "cpu"):
         """Draw the geometric transforms of ``n`` images of ``h x w`` pixels.
@@ -167,7 +182,7 @@ class AugmentPipe(torch.nn.Module):
             None if no geometric augmentation is enabled, else ``(dihedral, affine)``, both
             ``[n, 3, 3]`` float32: the x-flip and 90-degree part (entries in {-1, 0, 1}) and the rest.
         """
-        if not any(getattr(self, k) > 0 for k in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")):
+        if not any(getattr(self, op) > 0 for op in GEOMETRIC_OPS):
             return None
         eye = torch.eye(3, device=device).repeat(n, 1, 1)
         dihedral, affine = eye, eye
@@ -181,16 +196,16 @@ class AugmentPipe(torch.nn.Module):
             t = self._gate((torch.rand([n, 2], device=device) * 2 - 1) * self.xint_max, self.xint, 0)
             affine = affine @ _translate_inv(torch.round(t[:, 0] * w), torch.round(t[:, 1] * h))
         if self.scale > 0:
-            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.scale_std), self.scale, 1)
+            s = self._log2_normal(n, self.scale_std, self.scale, device)
             affine = affine @ _scale_inv(s, s)
         # Two rotations, each with probability p_rot, so that some rotation happens with rotate * p.
         p_rot = 1 - torch.sqrt((1 - self.rotate * self.p).clamp(0, 1))
-        if self.rotate > 0:
+        if self.rotate > 0:  # pre-rotation
             affine = affine @ _rotate_inv(self._random_angle(n, p_rot, device))
         if self.aniso > 0:
-            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.aniso_std), self.aniso, 1)
+            s = self._log2_normal(n, self.aniso_std, self.aniso, device)
             affine = affine @ _scale_inv(s, 1 / s)
-        if self.rotate > 0:
+        if self.rotate > 0:  # post-rotation
             affine = affine @ _rotate_inv(self._random_angle(n, p_rot, device))
         if self.xfrac > 0:
             t = self._gate(torch.randn([n, 2], device=device) * self.xfrac_std, self.xfrac, 0)
@@ -202,9 +217,13 @@ class AugmentPipe(torch.nn.Module):
         keep = torch.rand([n], device=device) < probability
         return torch.where(keep, theta, torch.zeros_like(theta))
 
-    def sample_color(self, n: int, channels: int, *, device: torch.device | str = "cpu") -> torch.Tensor | None:
-        """Draw ``[n, 4, 4]`` float32 colour matrices acting on homogeneous RGB; None if none is enabled."""
-        if not any(getattr(self, k) > 0 for k in ("brightness", "contrast", "lumaflip", "hue", "saturation")):
+    def sample_color(self, n: int, channels: int, *, device: torch.device | str = "cpu"):
+        """Draw ``[n, 4, 4]`` float32 colour matrices acting on homogeneous RGB; None if none is enabled.
+
+        Returns:
+            ``[n, 4, 4]`` float32 or None.
+        """
+        if not any(getattr(self, op) > 0 for op in COLOR_OPS):
             return None
         eye = torch.eye(4, device=device)
         luma = torch.tensor([1.0, 1, 1, 0], device=device) / np.sqrt(3)  # the grey axis
@@ -216,7 +235,7 @@ class AugmentPipe(torch.nn.Module):
             shift[:, :3, 3] = b[:, None]
             C = shift @ C
         if self.contrast > 0:
-            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.contrast_std), self.contrast, 1)
+            s = self._log2_normal(n, self.contrast_std, self.contrast, device)
             C = torch.diag_embed(torch.stack([s, s, s, torch.ones_like(s)], dim=1)) @ C
         if self.lumaflip > 0:
             flip = self._gate(torch.randint(2, [n], device=device).float(), self.lumaflip, 0)
@@ -225,7 +244,7 @@ class AugmentPipe(torch.nn.Module):
             theta = self._gate((torch.rand([n], device=device) * 2 - 1) * np.pi * self.hue_max, self.hue, 0)
             C = _rotate_about(luma[:3], theta) @ C
         if self.saturation > 0 and channels > 1:
-            s = self._gate(torch.exp2(torch.randn([n], device=device) * self.saturation_std), self.saturation, 1)
+            s = self._log2_normal(n, self.saturation_std, self.saturation, device)
             chroma = (eye - luma_outer)[None, :3, :3] * s[:, None, None]  # scale distance from grey
             sat = eye.repeat(n, 1, 1)
             sat[:, :3, :3] = luma_outer[None, :3, :3] + chroma
@@ -239,8 +258,7 @@ class AugmentPipe(torch.nn.Module):
         power = torch.tensor(BAND_POWER, device=device)
         gains = torch.ones([n, len(BAND_POWER)], device=device)
         for band, strength in enumerate(self.imgfilter_bands):
-            g = self._gate(torch.exp2(torch.randn([n], device=device) * self.imgfilter_std),
-                           self.imgfilter * strength, 1)
+            g = self._log2_normal(n, self.imgfilter_std, self.imgfilter * strength, device)
             t = torch.ones_like(gains)
             t[:, band] = g
             # Rescale so that an image with the expected 1/f spectrum keeps its energy.
@@ -259,8 +277,8 @@ class AugmentPipe(torch.nn.Module):
 
     # ---- geometric resampling ---------------------------------------------------------------------
 
-    def _apply_geometry(self, images: torch.Tensor, dihedral: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = images.shape
+    def _apply_geometry(self, images: torch.Tensor, dihedral: torch.Tensor, affine: torch.Tensor):
+        h, w = images.shape[2:]
         if h == w:
             images = _permute_pixels(images, dihedral)
         else:
@@ -290,8 +308,7 @@ class AugmentPipe(torch.nn.Module):
         # Upsampled pixel k lies at padded input position (k + delay) / 2, where the delay follows from
         # upsample2d's padding and the filter's centroid (sym6 is not symmetric: 5.10 taps, not 5.5).
         # The same holds for the output grid, whose extension ``ext`` the downsampling crops again.
-        taps = torch.arange(self.Hz_geom.numel(), device=G_inv.device)
-        delay = self.Hz_geom.numel() // 2 - 1 - float((taps * self.Hz_geom).sum() / self.Hz_geom.sum())
+        delay = len(SYM6) // 2 - 1 - float(np.sum(np.arange(len(SYM6)) * SYM6) / np.sum(SYM6))
         ku = torch.arange(2 * (w + 2 * ext), device=G_inv.device)
         kv = torch.arange(2 * (h + 2 * ext), device=G_inv.device)
         u = (ku + delay) / 2 - ext - (w - 1) / 2
@@ -329,7 +346,8 @@ def _rotate_inv(theta: torch.Tensor) -> torch.Tensor:
 def _rotate_about(axis: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """``[N, 4, 4]`` rotation by ``theta`` about the unit 3-vector ``axis`` (Rodrigues' formula)."""
     x, y, z = axis
-    cross = torch.stack([torch.stack([0 * x, -z, y]), torch.stack([z, 0 * x, -x]), torch.stack([-y, x, 0 * x])])
+    zero = torch.zeros_like(x)
+    cross = torch.stack([torch.stack([zero, -z, y]), torch.stack([z, zero, -x]), torch.stack([-y, x, zero])])
     cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
     rot = cos * torch.eye(3, device=theta.device) + sin * cross + (1 - cos) * torch.outer(axis, axis)
     out = torch.eye(4, device=theta.device).repeat(len(theta), 1, 1)

@@ -67,11 +67,11 @@ def modulated_conv2d(
         weight, styles = _prenormalize(weight, styles)
     conv = dict(f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight, impl=impl)
 
-    w = dcoefs = None
-    if demodulate or fused_modconv:
-        w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, in_channels, 1, 1)  # [N, O, I, kh, kw]
+    dcoefs = None
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + DEMOD_EPS).rsqrt()  # [N, O]
+        # sum_{i,k} (s_i w_oik)^2 = sum_i s_i^2 (sum_k w_oik^2): a [N, I] x [I, O] product instead of
+        # materialising the [N, O, I, kh, kw] modulated weights (the costly part on CPU).
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + DEMOD_EPS).rsqrt()  # [N, O]
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
@@ -81,6 +81,7 @@ def modulated_conv2d(
             return x * dcoefs if noise is None else fma(x, dcoefs, noise.to(x.dtype))
         return x if noise is None else x + noise.to(x.dtype)
 
+    w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, in_channels, 1, 1)  # [N, O, I, kh, kw]
     if demodulate:
         w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
     # Fold the batch into channels: sample n becomes group n with its own weights.

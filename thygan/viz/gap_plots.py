@@ -1,0 +1,164 @@
+"""Domain-gap figures: UMAP scatter plots (PNG, and an interactive 3-D HTML) and the gap heatmap.
+
+Colours follow the thyroid study's DG_Visualization notebook for the first four sets (gold =
+source, orchid = Nikiforov, green = TCGA, royalblue = GAN-generated, in that order), then
+matplotlib's tab10. Figures are drawn on ``matplotlib.figure.Figure`` without pyplot, so no global
+backend is touched (a notebook's inline plots keep working), and saved atomically.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from thygan.errors import UserError
+from thygan.io.atomic import atomic_path
+from thygan.viz.gap_measures import GAP_MEASURES
+from thygan.viz.gap_table import HEADINGS, format_value
+
+STUDY_COLOURS = ("gold", "orchid", "green", "royalblue")
+MPL_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*", "<", ">")
+PLOTLY_SYMBOLS = ("circle", "diamond", "square", "cross", "x", "circle-open", "diamond-open", "square-open")
+# Per measure: colour map oriented so that darker = larger gap, and its value range (None = data).
+HEATMAP_STYLE = {"frechet": ("YlOrRd", None), "kid": ("YlOrRd", None), "domain_acc": ("YlOrRd", (0.5, 1.0)),
+                 "knn_overlap": ("YlOrRd_r", (0.0, 0.5))}
+
+
+@dataclass
+class ScatterData:
+    """Points of a UMAP plot.
+
+    Attributes:
+        coords: [N, 2] or [N, 3].
+        set_index: [N] int, index into ``set_names``.
+        set_names: Legend names, one per set.
+        colours: One colour per set.
+        class_keys: [N] str, class of each point ('' = unlabelled); used for markers and hover text.
+        item_names: [N] str, shown on hover in the HTML.
+    """
+
+    coords: np.ndarray
+    set_index: np.ndarray
+    set_names: list[str]
+    colours: list[str]
+    class_keys: np.ndarray
+    item_names: np.ndarray
+
+
+def set_colours(requested: Sequence[str | None]) -> list[str]:
+    """One colour per set: the requested one, else the next unused palette colour."""
+    from matplotlib import colormaps
+    from matplotlib.colors import is_color_like, to_hex
+
+    for colour in requested:
+        if colour is not None and not is_color_like(colour):
+            raise UserError(f"--set: color={colour} is not a colour name or #rrggbb")
+    palette = list(STUDY_COLOURS) + [to_hex(c) for c in colormaps["tab10"].colors]
+    palette = [c for c in palette if c not in requested]
+    return [colour if colour is not None else palette.pop(0) for colour in requested]
+
+
+def _save_figure(fig, path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format="png", dpi=fig.dpi, bbox_inches="tight")
+
+
+def _marker_table(class_keys: np.ndarray, symbols: Sequence[str]) -> dict[str, str]:
+    keys = sorted(set(class_keys.tolist()) - {""})
+    return {"": symbols[0], **{key: symbols[i % len(symbols)] for i, key in enumerate(keys)}}
+
+
+def scatter_png(data: ScatterData, path, *, title: str, markers_by_class: bool = False, seed: int = 0) -> None:
+    """Write a 2-D or 3-D scatter plot, one colour per set (and a marker per class if asked)."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    dims = data.coords.shape[1]
+    fig = Figure(figsize=(10, 8), dpi=120)
+    ax = fig.add_subplot(projection="3d" if dims == 3 else None)
+    size = float(np.clip(6000 / max(len(data.coords), 1), 2, 30))
+    colours = np.array(data.colours)[data.set_index]
+    # Points are drawn in a fixed shuffled order so that no set is buried under the sets drawn after it.
+    order = np.random.RandomState(seed).permutation(len(data.coords))
+    markers = _marker_table(data.class_keys, MPL_MARKERS) if markers_by_class else None
+    for marker in sorted(set(markers.values())) if markers else [None]:
+        keep = order if marker is None else order[np.isin(data.class_keys[order],
+                                                           [k for k, m in markers.items() if m == marker])]
+        ax.scatter(*data.coords[keep].T, c=colours[keep], s=size, alpha=0.75, linewidths=0, marker=marker or "o")
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=n) for n, c in zip(data.set_names, data.colours)]
+    if markers:
+        handles += [Line2D([], [], ls="", marker=m, color="0.3", label=k) for k, m in markers.items() if k]
+    ax.legend(handles=handles, loc="best", fontsize=9, markerscale=1.5)
+    for axis, label in zip("xyz"[:dims], ("UMAP 1", "UMAP 2", "UMAP 3")):
+        getattr(ax, f"set_{axis}label")(label)
+    ax.set_title(title)
+    _save_figure(fig, path)
+
+
+def scatter_html(data: ScatterData, path, *, title: str, markers_by_class: bool = False) -> None:
+    """Write an interactive 3-D scatter (plotly, its JavaScript inlined: opens offline, no server).
+
+    Layout as the study's notebook: 1200 x 1000 px, marker size 2, one legend entry per set (click to
+    hide a set), hover shows the set, class and image name.
+    """
+    import plotly.graph_objects as go
+
+    symbols = _marker_table(data.class_keys, PLOTLY_SYMBOLS) if markers_by_class else None
+    fig = go.Figure()
+    for index, (name, colour) in enumerate(zip(data.set_names, data.colours)):
+        keep = data.set_index == index
+        hover = [f"{name}<br>{cls or 'unlabelled'}<br>{item}"
+                 for cls, item in zip(data.class_keys[keep], data.item_names[keep])]
+        marker = {"size": 2, "color": colour}
+        if symbols:
+            marker["symbol"] = [symbols[cls] for cls in data.class_keys[keep]]
+        x, y, z = data.coords[keep].T
+        fig.add_trace(go.Scatter3d(x=x, y=y, z=z, mode="markers", name=name, marker=marker, hovertext=hover,
+                                   hoverinfo="text"))
+    fig.update_layout(title=title, width=1200, height=1000, legend={"itemsizing": "constant"},
+                      scene={"xaxis_title": "UMAP 1", "yaxis_title": "UMAP 2", "zaxis_title": "UMAP 3"})
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        fig.write_html(f, include_plotlyjs=True, full_html=True)
+
+
+def _data_range(matrix: np.ndarray) -> tuple[float, float]:
+    """Colour range from 0 (or below, for a negative KID) to the largest value."""
+    finite = matrix[np.isfinite(matrix)]
+    low = min(0.0, float(finite.min())) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 1.0
+    return low, high if high > low else low + 1.0
+
+
+def _text_colour(image, value: float) -> str:
+    """White on dark cells, black on light ones (Rec. 709 luma of the cell colour)."""
+    if not np.isfinite(value):
+        return "black"
+    red, green, blue, _ = image.cmap(image.norm(value))
+    return "white" if 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.5 else "black"
+
+
+def heatmap_png(matrices: dict[str, np.ndarray], names: Sequence[str], path, *, title: str) -> None:
+    """One panel per gap measure: an [S, S] matrix over the sets, values written in the cells."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    count = len(names)
+    side = 1.5 + 0.8 * count
+    fig = Figure(figsize=(side * len(GAP_MEASURES), side + 0.6), dpi=120, layout="constrained")
+    for ax, measure in zip(fig.subplots(1, len(GAP_MEASURES), squeeze=False)[0], GAP_MEASURES):
+        cmap, value_range = HEATMAP_STYLE[measure]
+        matrix = matrices[measure]
+        vmin, vmax = value_range or _data_range(matrix)
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colormaps[cmap].with_extremes(bad="0.9"),
+                          vmin=vmin, vmax=vmax)
+        for i in range(count):
+            for j in range(count):
+                value = float(matrix[i, j])
+                ax.text(j, i, format_value(value, measure), ha="center", va="center", fontsize=8,
+                        color=_text_colour(image, value))
+        ax.set_xticks(range(count), names, rotation=45, ha="right")
+        ax.set_yticks(range(count), names)
+        ax.set_title(HEADINGS[measure])
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(title)
+    _save_figure(fig, path)

@@ -1,0 +1,108 @@
+"""The pairwise gap table: every pair of sets, over all images and per class, as CSV and markdown."""
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+
+from thygan.io.atomic import atomic_write_text
+from thygan.viz.embeddings import Embedding
+from thygan.viz.gap_measures import GAP_MEASURES, GapOptions, gap_measures
+
+ALL_CLASSES = "all"
+COLUMNS = ("set_a", "set_b", "class", "n_a", "n_b") + GAP_MEASURES
+HEADINGS = {"frechet": "Frechet", "kid": "KID", "domain_acc": "domain acc.", "knn_overlap": "kNN overlap"}
+
+
+def default_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Every unordered pair, in the order the sets were given."""
+    return list(combinations(names, 2))
+
+
+def shared_classes(a: Embedding, b: Embedding, *, min_size: int) -> list[str]:
+    """Class keys with at least ``min_size`` images in both sets, sorted."""
+    keys_a, keys_b = a.class_keys(), b.class_keys()
+    common = (set(keys_a.tolist()) & set(keys_b.tolist())) - {""}
+    return sorted(key for key in common if min((keys_a == key).sum(), (keys_b == key).sum()) >= min_size)
+
+
+def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]] | None = None,
+             per_class: bool = True,      # add a row per class both sets have
+             min_class_size: int = 10,    # images a class needs in each set for its own row
+             opts: GapOptions = GapOptions(), progress: bool = False) -> list[dict]:
+    """One row per (pair, class) with COLUMNS; class 'all' uses every image of both sets.
+
+    Args:
+        embeddings: The sets' features (names unique).
+        pairs: (name, name) pairs to compare; default every pair.
+        per_class: Also compare the images of each shared class (labels matched by class name, or
+            by index when a set has no names).
+        min_class_size: Skip classes with fewer images than this in either set.
+        opts: Settings of the measures.
+        progress: Show a tqdm bar over the comparisons.
+    """
+    from tqdm import tqdm
+
+    by_name = {e.name: e for e in embeddings}
+    pairs = list(pairs) if pairs is not None else default_pairs(list(by_name))
+    jobs = []
+    for name_a, name_b in pairs:
+        a, b = by_name[name_a], by_name[name_b]
+        jobs.append((a, b, ALL_CLASSES, np.ones(len(a), bool), np.ones(len(b), bool)))
+        for key in shared_classes(a, b, min_size=min_class_size) if per_class else []:
+            jobs.append((a, b, key, a.class_keys() == key, b.class_keys() == key))
+    rows = []
+    for a, b, key, mask_a, mask_b in tqdm(jobs, desc="gap measures", unit="pair", disable=not progress, leave=False):
+        measures = gap_measures(a.features[mask_a], b.features[mask_b], opts=opts)
+        rows.append({"set_a": a.name, "set_b": b.name, "class": key, "n_a": int(mask_a.sum()),
+                     "n_b": int(mask_b.sum()), **measures})
+    return rows
+
+
+def gap_matrix(rows: Sequence[dict], names: Sequence[str], measure: str, *, cls: str = ALL_CLASSES) -> np.ndarray:
+    """[S, S] symmetric matrix of ``measure`` over the given set names (NaN where not compared)."""
+    index = {name: i for i, name in enumerate(names)}
+    matrix = np.full([len(names), len(names)], np.nan)
+    for row in rows:
+        if row["class"] == cls and row["set_a"] in index and row["set_b"] in index:
+            i, j = index[row["set_a"]], index[row["set_b"]]
+            matrix[i, j] = matrix[j, i] = row[measure]
+    return matrix
+
+
+def format_value(value: float, measure: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if measure in ("domain_acc", "knn_overlap"):
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def rows_to_csv(rows: Sequence[dict]) -> str:
+    """CSV with COLUMNS; measures at full precision (empty where NaN)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def rows_to_markdown(rows: Sequence[dict]) -> str:
+    """A GitHub markdown table of the rows, measures rounded for reading."""
+    head = ["set A", "set B", "class", "n A", "n B"] + [HEADINGS[m] for m in GAP_MEASURES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+    for row in rows:
+        cells = [row["set_a"], row["set_b"], row["class"], str(row["n_a"]), str(row["n_b"])]
+        cells += [format_value(row[m], m) for m in GAP_MEASURES]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(rows: Sequence[dict], csv_path, markdown_path) -> None:
+    """Write the CSV and the markdown table atomically."""
+    atomic_write_text(csv_path, rows_to_csv(rows))
+    atomic_write_text(markdown_path, rows_to_markdown(rows))
