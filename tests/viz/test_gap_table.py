@@ -21,7 +21,7 @@ def embedding(name, labels, class_names, *, shift=0.0, seed=0):
 def three_sets():
     source = embedding("source", [0] * 12 + [1] * 12, ["FA", "PTC"])
     # External cohort: class indices swapped relative to the source, matched by name; one class too small.
-    external = embedding("external", [1] * 12 + [0] * 3, ["PTC", "FA"], shift=1.0, seed=1)
+    external = embedding("external", [0] * 12 + [1] * 3, ["PTC", "FA"], shift=1.0, seed=1)
     unlabelled = embedding("gan", [-1] * 10, None, shift=2.0, seed=2)
     return [source, external, unlabelled]
 
