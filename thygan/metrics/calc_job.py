@@ -72,8 +72,8 @@ def _recorded_data(meta: dict) -> dict:
                 "random_seed": (meta.get("training_options") or {}).get("random_seed", 0)}
     kwargs = (meta.get("extra") or {}).get("training_set_kwargs") or {}
     if kwargs.get("path"):
-        return {"path": kwargs["path"], "xflip": bool(kwargs.get("xflip")), "max_size": kwargs.get("max_size"),
-                "random_seed": kwargs.get("random_seed", 0)}
+        return {"path": kwargs["path"], "xflip": bool(kwargs.get("xflip")),
+                "max_size": kwargs.get("max_size"), "random_seed": kwargs.get("random_seed", 0)}
     return {}
 
 
@@ -96,8 +96,8 @@ def _network_target(job: CalcJob, options: MetricOptions) -> _Target:
     G = G.eval().requires_grad_(False).to(options.device)
     inputs = NetworkInputs(G, data_path=data["path"], xflip=xflip, max_size=data["max_size"],
                            subset_seed=data["random_seed"], seed=options.seed,
-                           network_identity=file_sha256(loaded.weights_file), cache=cache_dir(options.cache_dir),
-                           class_names=loaded.class_names)
+                           network_identity=file_sha256(loaded.weights_file),
+                           cache=cache_dir(options.cache_dir), class_names=loaded.class_names)
     out_folder = Path(job.outdir) if job.outdir else Path(loaded.weights_file).parent
     return _Target(inputs, Path(loaded.weights_file).name, out_folder,
                    f"network {loaded.weights_file} vs {data['path']}{' (mirrored)' if xflip else ''}")
@@ -118,7 +118,8 @@ def _folder_target(job: CalcJob, specs: list[MetricSpec], options: MetricOptions
 def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors) -> None:
     for spec in specs:
         if spec.per_class and target.inputs.num_classes < 1:
-            raise UserError(f"--metrics: {spec.name} needs a conditional --network and a dataset with class labels")
+            raise UserError(f"--metrics: {spec.name} needs a conditional --network and a dataset with "
+                            f"class labels")
         detectors.check_available(spec)
 
 
@@ -126,15 +127,18 @@ def run_calc_job(job: CalcJob) -> list[dict]:
     """Check the job, then compute each metric, print it and append its record; returns the records."""
     specs = parse_metric_list(job.metrics)
     if job.gpus != 1:
-        raise UserError(f"--gpus: {job.gpus} processes are not supported; metrics run on one device (--gpus=1)")
+        raise UserError(f"--gpus: {job.gpus} processes are not supported; metrics run on one device "
+                        f"(--gpus=1)")
     if not job.network and not (job.real or job.fake):
         raise UserError("--network: give a network file, or --real and --fake image folders")
     options = MetricOptions(detector=job.detector, vgg16=job.vgg16, cache_dir=job.cache_dir,
-                            batch_size=job.batch_size, device=_device(job.device), seed=job.seed, verbose=job.verbose)
+                            batch_size=job.batch_size, device=_device(job.device), seed=job.seed,
+                            verbose=job.verbose)
     target = _network_target(job, options) if job.network else _folder_target(job, specs, options)
     detectors = Detectors(options)
     _check_specs(specs, target, detectors)
-    print(f"Metrics {', '.join(spec.name for spec in specs)} on {target.description} (device {options.device})")
+    names = ", ".join(spec.name for spec in specs)
+    print(f"Metrics {names} on {target.description} (device {options.device})")
     if job.dry_run:
         print("Dry run; exiting.")
         return []

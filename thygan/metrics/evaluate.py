@@ -28,7 +28,7 @@ VGG16_ENV = "THYGAN_VGG16"        # default VGG16 weights for precision/recall
 @dataclass
 class MetricOptions:
     detector: str | None = None    # Inception TorchScript; None = $THYGAN_DETECTOR, else fid-helper's file
-    vgg16: str | None = None       # VGG16 weights (torchvision layout); None = $THYGAN_VGG16, else PR unavailable
+    vgg16: str | None = None       # VGG16 weights (torchvision layout); None = $THYGAN_VGG16, else no PR
     cache_dir: str | None = None   # statistics cache; None = $THYGAN_CACHE or ~/.cache/thygan/metrics
     batch_size: int = 32           # images per detector/generator call (results do not depend on it)
     device: str = "cpu"            # where the detectors run
@@ -101,14 +101,16 @@ def _compare(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOpti
         return {spec.name: frechet_distance(real.mean, real.cov(), fake.mean, fake.cov())}
     real, fake = _pair(spec, inputs, detectors, options, class_index, FeatureBank, spec.max_real)
     if spec.kind == "kid":
-        return {spec.name: kernel_inception_distance(real.features(), fake.features(), num_subsets=spec.num_subsets,
-                                                     max_subset_size=spec.max_subset_size, seed=options.seed)}
+        kid = kernel_inception_distance(real.features(), fake.features(), num_subsets=spec.num_subsets,
+                                        max_subset_size=spec.max_subset_size, seed=options.seed)
+        return {spec.name: kid}
     precision, recall = precision_recall(real.features(), fake.features(), nhood_size=spec.nhood_size,
                                          device=options.device)
     return {f"{spec.name}_precision": precision, f"{spec.name}_recall": recall}
 
 
-def _inception_score(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions) -> dict[str, float]:
+def _inception_score(spec: MetricSpec, inputs, detectors: Detectors,
+                     options: MetricOptions) -> dict[str, float]:
     detector = detectors.inception()
     fakes = inputs.fakes(spec.num_gen)
     scores = statistics(fakes, detector.probabilities, SplitScores(len(fakes), spec.num_splits),
@@ -122,14 +124,15 @@ def _inception_score(spec: MetricSpec, inputs, detectors: Detectors, options: Me
 def class_labels_for_keys(inputs) -> list[str]:
     """One result-key suffix per class: its name when the names are known and distinct, else class<i>."""
     names = inputs.class_names
-    if names and len(names) >= inputs.num_classes and len(set(names[:inputs.num_classes])) == inputs.num_classes \
-            and "mean" not in names:
-        return list(names[:inputs.num_classes])
+    count = inputs.num_classes
+    if names and len(names) >= count and len(set(names[:count])) == count and "mean" not in names[:count]:
+        return list(names[:count])
     return [f"class{c}" for c in range(inputs.num_classes)]
 
 
 @torch.no_grad()
-def compute_metric(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions) -> dict[str, float]:
+def compute_metric(spec: MetricSpec, inputs, detectors: Detectors,
+                   options: MetricOptions) -> dict[str, float]:
     """The results dict of one metric (reference key names; per-class adds one key per class)."""
     detectors.check_available(spec)
     if spec.kind == "is":
@@ -137,7 +140,8 @@ def compute_metric(spec: MetricSpec, inputs, detectors: Detectors, options: Metr
     if not spec.per_class:
         return _compare(spec, inputs, detectors, options, None)
     if inputs.num_classes < 1:
-        raise UserError(f"{spec.name}: per-class metrics need a conditional network and a dataset with class labels")
+        raise UserError(f"{spec.name}: per-class metrics need a conditional network and a dataset with "
+                        f"class labels")
     per_class = {}
     for class_index, key in enumerate(class_labels_for_keys(inputs)):
         per_class[f"{spec.name}_{key}"] = _compare(spec, inputs, detectors, options, class_index)[spec.name]

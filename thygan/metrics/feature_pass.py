@@ -36,12 +36,14 @@ def run_pass(source, extract: Callable[[torch.Tensor], torch.Tensor], accumulato
         start = int(saved.pop(_ITEMS_KEY))
         accumulator = type(accumulator).from_state(saved)
     done, last_save = start, time.monotonic()
-    with tqdm(total=len(source), initial=start, desc=desc, unit="img", disable=not verbose, leave=False) as bar:
+    bar = tqdm(total=len(source), initial=start, desc=desc, unit="img", disable=not verbose, leave=False)
+    with bar:
         for images in source.batches(start, batch_size):
             accumulator.update(extract(images))
             done += len(images)
             bar.update(len(images))
-            if checkpoint is not None and time.monotonic() - last_save > checkpoint_seconds and done < len(source):
+            due = time.monotonic() - last_save > checkpoint_seconds and done < len(source)
+            if checkpoint is not None and due:
                 save_npz(checkpoint, {**accumulator.state(), _ITEMS_KEY: np.array(done)})
                 last_save = time.monotonic()
     return accumulator

@@ -29,16 +29,17 @@ class NetworkInputs:
         cache: Cache folder (content hashes).
     """
 
-    def __init__(self, G: torch.nn.Module, *, data_path: str, xflip: bool = False, max_size: int | None = None,
-                 subset_seed: int = 0, seed: int = 0, network_identity: str | None = None, cache: Path,
-                 class_names: list[str] | None = None):
+    def __init__(self, G: torch.nn.Module, *, data_path: str, xflip: bool = False,
+                 max_size: int | None = None, subset_seed: int = 0, seed: int = 0,
+                 network_identity: str | None = None, cache: Path, class_names: list[str] | None = None):
         from thygan.data.dataset import ImageFolderDataset
 
         self.G, self.seed, self.network_identity, self.cache = G, seed, network_identity, cache
-        self.data_path, self.xflip, self.max_size, self.subset_seed = str(data_path), xflip, max_size, subset_seed
+        self.data_path, self.xflip = str(data_path), xflip
+        self.max_size, self.subset_seed = max_size, subset_seed
         try:
-            self.dataset = ImageFolderDataset(data_path, use_labels=G.c_dim > 0, xflip=xflip, max_size=max_size,
-                                              random_seed=subset_seed)
+            self.dataset = ImageFolderDataset(data_path, use_labels=G.c_dim > 0, xflip=xflip,
+                                              max_size=max_size, random_seed=subset_seed)
         except UserError as exc:
             raise UserError(f"--data: {exc}") from None
         self._check_compatible()
@@ -48,10 +49,11 @@ class NetworkInputs:
     def _check_compatible(self) -> None:
         ds, G = self.dataset, self.G
         if ds.resolution != G.img_resolution or ds.num_channels != G.img_channels:
-            raise UserError(f"--data: {self.data_path} has {ds.resolution}px images with {ds.num_channels} channels, "
-                            f"the network makes {G.img_resolution}px with {G.img_channels}")
+            raise UserError(f"--data: {self.data_path} has {ds.resolution}px images with {ds.num_channels} "
+                            f"channels, the network makes {G.img_resolution}px with {G.img_channels}")
         if ds.label_dim != G.c_dim:
-            raise UserError(f"--data: {self.data_path} has {ds.label_dim}-dim labels, the network expects {G.c_dim}")
+            raise UserError(f"--data: {self.data_path} has {ds.label_dim}-dim labels, the network expects "
+                            f"{G.c_dim}")
 
     @property
     def num_classes(self) -> int:
@@ -72,13 +74,14 @@ class NetworkInputs:
         if class_index is not None:
             indices = indices[self._class_of_items() == class_index]
         indices = indices[:max_items]
+        subset_seed = self.subset_seed if self.max_size else None
         identity = stats_key(self._content_identity(), f"xflip={self.xflip}", f"max_size={self.max_size}",
-                             f"subset_seed={self.subset_seed if self.max_size else None}", f"class={class_index}")
+                             f"subset_seed={subset_seed}", f"class={class_index}")
         label = self.dataset.name + ("" if class_index is None else f"-class{class_index}")
         return DatasetImages(self.dataset, indices.tolist(), label=label, identity=identity)
 
     def fakes(self, count: int, *, class_index: int | None = None) -> GeneratedImages:
-        """``count`` images from seeds seed..seed+count-1; labels drawn from the data, or all ``class_index``."""
+        """``count`` images, seeds seed..seed+count-1; labels drawn from the data, or all ``class_index``."""
         labels = np.zeros([count, self.G.c_dim], np.float32)
         if class_index is not None:
             labels[:, class_index] = 1

@@ -29,7 +29,8 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *,
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     m = min(len(real), len(fake), max_subset_size)
     if m < 2:
-        raise ValueError(f"KID needs at least 2 feature vectors per set, got {len(real)} real and {len(fake)} fake")
+        raise ValueError(f"KID needs at least 2 feature vectors per set, got {len(real)} real and "
+                         f"{len(fake)} fake")
     rng = np.random.RandomState(seed)
     total = 0.0
     for _ in range(num_subsets):

@@ -25,7 +25,8 @@ def knn_radii(manifold: torch.Tensor, *, nhood_size: int, block_size: int = 1000
 def fraction_inside(probes: torch.Tensor, manifold: torch.Tensor, radii: torch.Tensor, *,
                     block_size: int = 10000) -> float:
     """Fraction of probes [P, D] within ``radii[j]`` of some manifold point j."""
-    inside = [(torch.cdist(rows, manifold) <= radii.unsqueeze(0)).any(dim=1) for rows in probes.split(block_size)]
+    inside = [(torch.cdist(rows, manifold) <= radii.unsqueeze(0)).any(dim=1)
+              for rows in probes.split(block_size)]
     return float(torch.cat(inside).to(torch.float64).mean())
 
 

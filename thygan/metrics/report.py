@@ -20,7 +20,8 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def metric_record(name: str, results: dict, *, total_time: float, num_gpus: int, snapshot: str | None) -> dict:
+def metric_record(name: str, results: dict, *, total_time: float, num_gpus: int,
+                  snapshot: str | None) -> dict:
     """The reference's jsonl record, keys in its order."""
     return {"results": results, "metric": name, "total_time": total_time,
             "total_time_str": format_duration(total_time), "num_gpus": num_gpus, "snapshot_pkl": snapshot,

@@ -87,8 +87,9 @@ class GeneratedImages:
         truncation_psi: 1 for metrics (no truncation).
     """
 
-    def __init__(self, G: torch.nn.Module, labels: np.ndarray, *, first_seed: int = 0, label: str = "generated",
-                 identity: str | None = None, noise_mode: str = "random", truncation_psi: float = 1.0):
+    def __init__(self, G: torch.nn.Module, labels: np.ndarray, *, first_seed: int = 0,
+                 label: str = "generated", identity: str | None = None, noise_mode: str = "random",
+                 truncation_psi: float = 1.0):
         self.G, self.labels = G, np.asarray(labels, np.float32)
         self.first_seed, self.label, self.identity = int(first_seed), label, identity
         self.noise_mode, self.truncation_psi = noise_mode, truncation_psi

@@ -100,7 +100,8 @@ class FeatureBank:
         return self._chunks[0] if self._chunks else np.zeros([0, 0], np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"count": np.array(self.count), "max_items": np.array(self.max_items), "features": self.features()}
+        return {"count": np.array(self.count), "max_items": np.array(self.max_items),
+                "features": self.features()}
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> "FeatureBank":

@@ -53,7 +53,8 @@ class VGG16(nn.Module):
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 out_channels = widths_left.pop(0)
-                layers += [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                layers += [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+                           nn.ReLU(inplace=True)]
                 in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
@@ -65,7 +66,8 @@ class VGG16(nn.Module):
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor], *, source: str = "VGG16 weights") -> "VGG16":
         """Build with the widths the weights imply and load them strictly (no random init is paid)."""
-        conv_keys = sorted(int(k.split(".")[1]) for k in state if k.startswith("features.") and k.endswith(".weight"))
+        conv_keys = sorted(int(key.split(".")[1]) for key in state
+                           if key.startswith("features.") and key.endswith(".weight"))
         try:
             widths = tuple(int(state[f"features.{i}.weight"].shape[0]) for i in conv_keys)
             kwargs = dict(widths=widths, fc_features=int(state["classifier.0.weight"].shape[0]),
@@ -75,7 +77,8 @@ class VGG16(nn.Module):
             model.load_state_dict(state, strict=True, assign=True)
         except (KeyError, RuntimeError, TypeError, IndexError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"{source}: not a torchvision-layout VGG16 state dict ({first_line[:300]})") from None
+            raise UserError(f"{source}: not a torchvision-layout VGG16 state dict "
+                            f"({first_line[:300]})") from None
         return model.eval()
 
     def fc2(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +91,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict (loaded with weights_only)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--vgg16: no such file '{path}' (expected torchvision VGG16 weights, .pth or .safetensors)")
+        raise UserError(f"--vgg16: no such file '{path}' (expected torchvision VGG16 weights, "
+                        f".pth or .safetensors)")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
