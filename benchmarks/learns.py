@@ -15,7 +15,8 @@ judged by a classifier that was trained on real images only.
 4. Save `grid.png`: per class, held-out reals on the left and G_ema samples on the right.
 
 Re-running with the same --outdir continues: the dataset is kept, an interrupted GAN run resumes
-from its last snapshot with the training time left, a finished one is only evaluated again.
+from its last snapshot with the training time left (a larger --minutes extends a finished run), a
+finished one is only evaluated again.
 """
 
 import dataclasses
@@ -36,9 +37,9 @@ SNAPSHOT_TICKS = 5           # snapshot (resume point) every 5 ticks of 1 kimg
 GRID_COLUMNS = 8             # reals and fakes shown per class in grid.png
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Dataset
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 def _two_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and background drawn from one palette for all classes, with enough contrast to see."""
@@ -106,9 +107,9 @@ def load_images(root: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([img for img, _ in items]), np.array([int(np.argmax(c)) for _, c in items])
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # GAN training
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 def _augment_available() -> bool:
     import importlib.util
@@ -158,34 +159,30 @@ def train_gan(opts, run_dir: Path, *, minutes: float) -> None:
         raise UserError(f"--outdir: {run_dir} holds a run with other options (--seed/--resolution/--cfg); "
                         f"use a new --outdir")
     atomic_write_text(options_file, options_to_json(opts))
-    if (run_dir / "finished.json").exists():
-        print(f"{run_dir}: training already finished; evaluating it again")
-        return
     spent, _ = training_seconds(run_dir)
     remaining = minutes * 60 - spent
+    if remaining <= 0:
+        print(f"{run_dir}: {spent / 60:.1f} min of training already done; evaluating it")
+        return
     snapshot = latest_snapshot(run_dir)
-    if remaining > 0:
-        run_opts = dataclasses.replace(opts, resume=str(snapshot) if snapshot is not None else None)
-        deadline = time.time() + remaining
-        stop = StopFlag()
-        previous = stop.install()
-        try:
-            with Tee(run_dir / "log.txt"):
-                training_loop(run_opts, run_dir,
-                              stop_requested=lambda: stop() or time.time() >= deadline)
-        finally:
-            StopFlag.restore(previous)
-        if stop():
-            click.echo("interrupted: the GAN run stopped at a snapshot; run the same command again to continue",
-                       err=True)
-            raise SystemExit(130)
-    spent, kimg = training_seconds(run_dir)
-    atomic_write_text(run_dir / "finished.json", json.dumps({"train_sec": spent, "kimg": kimg}) + "\n")
+    run_opts = dataclasses.replace(opts, resume=str(snapshot) if snapshot is not None else None)
+    deadline = time.time() + remaining
+    stop = StopFlag()
+    previous = stop.install()
+    try:
+        with Tee(run_dir / "log.txt"):
+            training_loop(run_opts, run_dir, stop_requested=lambda: stop() or time.time() >= deadline)
+    finally:
+        StopFlag.restore(previous)
+    if stop():
+        click.echo("interrupted: the GAN run stopped at a snapshot; run the same command again to continue",
+                   err=True)
+        raise SystemExit(130)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Judge: a small CNN trained on real images
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 def build_classifier(num_classes: int):
     """Four 3x3 conv layers and global pooling: ample for three texture classes at 32-64 px."""
@@ -262,9 +259,9 @@ def save_comparison_grid(path: Path, reals: np.ndarray, fakes: np.ndarray, reals
     save_png(path, np.concatenate([left, gap, right], axis=1))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Report
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 def format_report(r: dict) -> str:
     def pct(values) -> str:
@@ -278,7 +275,8 @@ def format_report(r: dict) -> str:
         f"| kimg reached | {r['kimg']:.1f} |",
         f"| sec/kimg | {r['sec_per_kimg']:.1f} |",
         f"| classifier accuracy, held-out reals ({r['test_images']}) | {pct(r['acc_real'])} |",
-        f"| class fidelity, G_ema after training ({r['samples_per_class']}/class) | {pct(r['acc_trained'])} |",
+        f"| class fidelity, G_ema after training ({r['samples_per_class']}/class) | "
+        f"{pct(r['acc_trained'])} |",
         f"| class fidelity, untrained G (chance level of this judge) | {pct(r['acc_untrained'])} |",
         "", "| class | held-out reals | G_ema trained | G untrained |", "|---|---:|---:|---:|",
     ]
@@ -289,14 +287,16 @@ def format_report(r: dict) -> str:
 
 
 @click.command(cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--outdir", required=True, metavar="DIR", help="Folder for the dataset, the run and the report.")
+@click.option("--outdir", required=True, metavar="DIR",
+              help="Folder for the dataset, the run and the report.")
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=15, show_default=True, metavar="MIN",
               help="GAN training time (tick time; resumed runs count what they already spent).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
               help="Seeds the dataset, the GAN run and the classifier.")
 @click.option("--resolution", type=click.Choice(["32", "64"]), default="32", show_default=True, metavar="PX",
               help="Image size of the generated dataset.")
-@click.option("--cfg", type=click.Choice(["cpu32", "cpu64"]), default="cpu32", show_default=True, metavar="NAME",
+@click.option("--cfg", type=click.Choice(["cpu32", "cpu64"]), default="cpu32", show_default=True,
+              metavar="NAME",
               help="Training preset.")
 @click.option("--samples", type=click.IntRange(min=8), default=200, show_default=True, metavar="INT",
               help="G_ema samples per class for class fidelity.")

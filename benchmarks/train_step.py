@@ -89,10 +89,11 @@ class Timer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def run(self, name: str, fn, *, record: bool):
+    def run(self, name: str, fn, *args, record: bool, **kwargs):
+        """Return ``fn(*args, **kwargs)``; its wall time is kept under ``name`` when ``record``."""
         self._sync()
         start = time.perf_counter()
-        result = fn()
+        result = fn(*args, **kwargs)
         self._sync()
         if record:
             self.times.setdefault(name, []).append(time.perf_counter() - start)
@@ -123,6 +124,11 @@ def build_training(cfg: str, resolution: int, data_dir: Path, *, device: str, wo
     G_ema = copy.deepcopy(G).eval()
     loss = StyleGAN2Loss(G, D, config=opts.loss, device=device)
     return opts, dataset, G, G_ema, loss, build_phases(G, D, opts)
+
+
+def augment_batch(pipe, images, batch_gpu: int) -> list:
+    """The pipe over one minibatch in the chunks D sees (batch_gpu images per pass)."""
+    return [pipe(chunk) for chunk in images.split(batch_gpu)]
 
 
 def time_config(cfg: str, resolution: int, *, device: str, workers: int, reps: int, warmup: int) -> dict:
@@ -157,15 +163,14 @@ def time_config(cfg: str, resolution: int, *, device: str, workers: int, reps: i
         timer = Timer(dev)
         for rep in range(warmup + reps):
             record = rep >= warmup
-            real_img, real_c = timer.run("data", lambda: next(loader), record=record)
+            real_img, real_c = timer.run("data", next, loader, record=record)
             for phase in phases:
-                timer.run(phase.name, lambda p=phase: step_phases([p], loss, opts, real_img, real_c, label_table,
-                                                                 progress, stats, ada_stats, info, dev),
-                          record=record)
+                timer.run(phase.name, step_phases, [phase], loss, opts, real_img, real_c, label_table,
+                          progress, stats, ada_stats, info, dev, record=record)
             if pipe is not None:
                 with torch.no_grad():
-                    timer.run("augment", lambda: [pipe(x) for x in real_img.split(opts.batch_gpu)], record=record)
-            timer.run("ema", lambda: update_ema(G_ema, G, opts=opts, cur_nimg=progress.cur_nimg), record=record)
+                    timer.run("augment", augment_batch, pipe, real_img, opts.batch_gpu, record=record)
+            timer.run("ema", update_ema, G_ema, G, opts=opts, cur_nimg=progress.cur_nimg, record=record)
             progress.batch_idx += stride
             progress.cur_nimg += opts.batch_size
         del loader  # stops the loader's worker processes before the folder goes away
@@ -181,9 +186,9 @@ def summarize(timer: Timer, phases, *, cfg: str, resolution: int, device: str, o
         return sum(medians[name] / intervals[name] for name in intervals if name.startswith(prefix))
 
     step = amortized("G") + amortized("D") + medians["data"] + medians["ema"]
-    return dict(cfg=cfg, resolution=resolution, device=device, batch=opts.batch_size, batch_gpu=opts.batch_gpu,
-                medians=medians, G_step=amortized("G"), D_step=amortized("D"), step=step,
-                sec_per_kimg=step / opts.batch_size * 1000, augment=augment is not None)
+    return dict(cfg=cfg, resolution=resolution, device=device, batch=opts.batch_size,
+                batch_gpu=opts.batch_gpu, medians=medians, G_step=amortized("G"), D_step=amortized("D"),
+                step=step, sec_per_kimg=step / opts.batch_size * 1000, augment=augment is not None)
 
 
 def format_table(rows: list[dict]) -> str:
@@ -195,9 +200,9 @@ def format_table(rows: list[dict]) -> str:
              "|---|---|---|" + "---:|" * (len(PHASE_ORDER) + 4)]
     for row in rows:
         cells = [ms(row["medians"][name]) for name in PHASE_ORDER]
-        lines.append(f"| {row['cfg']}@{row['resolution']} | {row['device']} | {row['batch']} ({row['batch_gpu']}) | "
-                     + " | ".join(cells) + f" | {ms(row['G_step'])} | {ms(row['D_step'])} | {ms(row['step'])} | "
-                     f"{row['sec_per_kimg']:.1f} |")
+        cells += [ms(row["G_step"]), ms(row["D_step"]), ms(row["step"]), f"{row['sec_per_kimg']:.1f}"]
+        config = f"{row['cfg']}@{row['resolution']} | {row['device']} | {row['batch']} ({row['batch_gpu']})"
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -234,8 +239,8 @@ def train_step_command(configs: str, device: str, reps: int, warmup: int, worker
     if not rows:
         raise UserError("--configs: nothing could run on this machine")
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    print(f"\n{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, GPU {gpu}, "
-          f"torch {torch.__version__}; median of {reps} after {warmup} warm-up; workers {workers}")
+    print(f"\n{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"GPU {gpu}, torch {torch.__version__}; median of {reps} after {warmup} warm-up; workers {workers}")
     if not any(row["augment"] for row in rows):
         print("augment: n/a - thygan.stylegan.augment does not exist yet")
     print()

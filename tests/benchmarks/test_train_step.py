@@ -22,12 +22,13 @@ def test_parse_configs_rejects_bad_items(train_step, text):
 
 def test_summary_weights_regularization_by_its_interval(train_step):
     timer = train_step.Timer(SimpleNamespace(type="cpu"))
-    times = {"data": [0.5], "Gmain": [1.0, 3.0, 1.0], "Greg": [4.0], "Dmain": [2.0], "Dreg": [16.0], "ema": [0.5]}
-    timer.times = times
+    timer.times = {"data": [0.5], "Gmain": [1.0, 3.0, 1.0], "Greg": [4.0], "Dmain": [2.0], "Dreg": [16.0],
+                   "ema": [0.5]}
     phases = [SimpleNamespace(name="Gmain", interval=1), SimpleNamespace(name="Greg", interval=4),
               SimpleNamespace(name="Dmain", interval=1), SimpleNamespace(name="Dreg", interval=16)]
     opts = SimpleNamespace(batch_size=8, batch_gpu=4)
-    row = train_step.summarize(timer, phases, cfg="cpu32", resolution=32, device="cpu", opts=opts, augment=None)
+    row = train_step.summarize(timer, phases, cfg="cpu32", resolution=32, device="cpu", opts=opts,
+                               augment=None)
     # By hand: G = median(1, 3, 1) + 4/4 = 2; D = 2 + 16/16 = 3; step = 2 + 3 + data 0.5 + ema 0.5 = 6.
     assert row["G_step"] == pytest.approx(2.0) and row["D_step"] == pytest.approx(3.0)
     assert row["step"] == pytest.approx(6.0)

@@ -1,6 +1,8 @@
 """Tiny stand-ins for the metric tests: a TorchScript-able random feature detector (with a logits head),
 a 16 px conditional generator and the tiny 3-class dataset of the training tests."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -39,6 +41,13 @@ class FeaturesOnly(torch.nn.Module):
         return torch.relu(self.conv(x)).mean(dim=(2, 3))
 
 
+def script(module: torch.nn.Module) -> torch.jit.ScriptModule:
+    """torch.jit.script without its deprecation warning (detectors ship as TorchScript files)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(module)
+
+
 def tiny_generator(c_dim: int = 3, seed: int = 0) -> Generator:
     torch.manual_seed(seed)
     return Generator(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=16, img_channels=3,
@@ -55,7 +64,7 @@ def tiny_detector():
 def detector_file(tmp_path):
     """TinyDetector saved as TorchScript, for --detector / $THYGAN_DETECTOR."""
     path = tmp_path / "tiny_detector.pt"
-    torch.jit.script(TinyDetector()).save(str(path))
+    script(TinyDetector()).save(str(path))
     return path
 
 

@@ -7,6 +7,7 @@ only with the very same network, whatever the file is called or where it lives.
 
 import hashlib
 import inspect
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def load_torchscript(path: str | Path, *, what: str) -> torch.jit.ScriptModule:
     if not path.is_file():
         raise UserError(f"{what}: no such file '{path}' (expected a TorchScript detector .pt)")
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch deprecates TorchScript, but the detectors ship as TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors for non-TorchScript files
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{what}: '{path}' is not a TorchScript file ({message})") from None

@@ -117,11 +117,13 @@ class StyleGAN2Loss:
                                                                           device=self._moments.device)
         packed = all_reduce_sum_(torch.cat([w_sum, self._moments]))
         w_sum, (w_count, pl_sum, pl_count, _) = packed[:w_dim], packed[w_dim:]
-        if w_count > 0:
-            w_mean = (w_sum / w_count).to(self.G.mapping.w_avg.dtype)
-            self.G.mapping.w_avg.copy_(w_mean.lerp(self.G.mapping.w_avg, self.G.mapping.w_avg_beta))
-        if pl_count > 0:
-            self.pl_mean.copy_(self.pl_mean.lerp((pl_sum / pl_count).to(self.pl_mean.dtype), self.config.pl_decay))
+        # torch.where instead of `if count > 0`: no device-to-host synchronisation inside the step.
+        w_avg = self.G.mapping.w_avg
+        if self.G.mapping.w_avg_beta is not None:
+            w_new = (w_sum / w_count.clamp(min=1)).to(w_avg.dtype).lerp(w_avg, self.G.mapping.w_avg_beta)
+            w_avg.copy_(torch.where(w_count > 0, w_new, w_avg))
+        pl_new = self.pl_mean.lerp((pl_sum / pl_count.clamp(min=1)).to(self.pl_mean.dtype), self.config.pl_decay)
+        self.pl_mean.copy_(torch.where(pl_count > 0, pl_new, self.pl_mean))
         self._moments.zero_()
         self._w_sum = None
 

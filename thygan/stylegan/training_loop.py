@@ -235,6 +235,6 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
     if tensorboard is not None:
         tensorboard.close()
     if is_main:
-        print("stopped; the last snapshot continues the run with --resume" if stop else "done.")
+        print("stopped on request; the last snapshot continues the run with --resume" if stop else "done.")
     return progress
 

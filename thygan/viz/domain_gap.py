@@ -24,8 +24,9 @@ import numpy as np
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.viz.embeddings import Embedding
+from thygan.viz.extractors import FeatureExtractor
 from thygan.viz.gap_measures import GAP_MEASURES, GapOptions
-from thygan.viz.image_sets import SetSpec
+from thygan.viz.image_sets import ImageSet, SetSpec
 
 
 @dataclass
@@ -113,24 +114,19 @@ def coordinates_csv(embeddings: list[Embedding], coords_2d: np.ndarray, coords_3
     return out.getvalue()
 
 
-def embed_sets(specs: list[SetSpec], opts: DomainGapOptions, *, outdir: Path) -> list[Embedding]:
-    """Open and embed every set (features from the cache where it has them)."""
-    from thygan.stylegan.generate_job import pick_device
+def embed_sets(image_sets: list[ImageSet], extractor: FeatureExtractor, *, cache_dir: Path,
+               opts: DomainGapOptions) -> list[Embedding]:
+    """Embed every set (features from the cache where it has them) and say what each holds."""
     from thygan.viz.embeddings import embed_set
-    from thygan.viz.extractors import load_extractor
-    from thygan.viz.image_sets import open_image_set
 
-    device = pick_device(opts.device)
-    extractor = load_extractor(opts.extractor, weights=opts.weights, device=device)
-    cache_dir = Path(opts.cache_dir) if opts.cache_dir else outdir / "embeddings"
     embeddings = []
-    for spec in specs:
-        image_set = open_image_set(spec, device=device, batch_size=opts.batch_size)
-        embeddings.append(embed_set(image_set, extractor, cache_dir=cache_dir, batch_size=opts.batch_size,
-                                    progress=opts.progress))
-        classes = ", ".join(sorted(set(embeddings[-1].class_keys().tolist()) - {""})) or "unlabelled"
-        print(f"{spec.name}: {len(image_set)} images ({classes}) -> {embeddings[-1].features.shape[1]}-d "
+    for image_set in image_sets:
+        embedding = embed_set(image_set, extractor, cache_dir=cache_dir, batch_size=opts.batch_size,
+                              progress=opts.progress)
+        classes = ", ".join(sorted(set(embedding.class_keys().tolist()) - {""})) or "unlabelled"
+        print(f"{image_set.name}: {len(image_set)} images ({classes}) -> {embedding.features.shape[1]}-d "
               f"{extractor.name} features")
+        embeddings.append(embedding)
     return embeddings
 
 
@@ -144,32 +140,57 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
         unions: (name, [set names]) sets made of other sets' images, compared in the table only.
         opts: Run options.
     """
+    from thygan.stylegan.generate_job import pick_device
+    from thygan.viz.extractors import load_extractor
+    from thygan.viz.gap_plots import set_colours
+    from thygan.viz.image_sets import open_image_set
+
+    # Everything a user can get wrong is checked before the output folder is created.
+    unions = [(name, list(members)) for name, members in unions]
+    check_set_names(specs, unions)
+    set_colours([spec.options.get("color") for spec in specs])
+    device = pick_device(opts.device)
+    image_sets = [open_image_set(spec, device=device, batch_size=opts.batch_size) for spec in specs]
+    extractor = load_extractor(opts.extractor, weights=opts.weights, device=device)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    record = {"sets": [asdict(spec) for spec in specs], "unions": unions, "options": asdict(opts)}
+    atomic_write_text(outdir / "options.json", json.dumps(record, indent=2) + "\n")
+
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir else outdir / "embeddings"
+    embeddings = embed_sets(image_sets, extractor, cache_dir=cache_dir, opts=opts)
+    result = analyse_embeddings(embeddings, outdir, unions=unions, opts=opts)
+    result.files = {"options": outdir / "options.json", **result.files}
+    return result
+
+
+def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
+                       unions: list[tuple[str, list[str]]] = (),
+                       opts: DomainGapOptions = DomainGapOptions()) -> DomainGapResult:
+    """Everything after embedding: gap table, heatmap, UMAP figures and coordinates (features given).
+
+    Args:
+        embeddings: The sets' features (names unique; colours from ``Embedding.color`` or the palette).
+        outdir: Output folder (must exist).
+        unions: (name, [set names]) compared in the table only.
+        opts: Run options (the extractor name only labels the figures).
+    """
     from thygan.viz.gap_plots import heatmap_png, set_colours
     from thygan.viz.gap_table import gap_matrix, gap_rows, write_tables
 
-    unions = [(name, list(members)) for name, members in unions]
-    check_set_names(specs, unions)
-    colours = set_colours([spec.options.get("color") for spec in specs])
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    files = {"options": outdir / "options.json"}
-    record = {"sets": [asdict(spec) for spec in specs], "unions": unions, "options": asdict(opts)}
-    atomic_write_text(files["options"], json.dumps(record, indent=2) + "\n")
-
-    embeddings = embed_sets(specs, opts, outdir=outdir)
     by_name = {e.name: e for e in embeddings}
     compared = embeddings + [union_embedding(name, [by_name[m] for m in members]) for name, members in unions]
-
     rows = gap_rows(compared, pairs=_pairs(compared, unions), per_class=opts.per_class,
                     min_class_size=opts.min_class_size, opts=opts.gap, progress=opts.progress)
-    files["gap_csv"], files["gap_md"], files["heatmap"] = outdir / "gap.csv", outdir / "gap.md", outdir / "gap_heatmap.png"
+    files = {"gap_csv": outdir / "gap.csv", "gap_md": outdir / "gap.md", "heatmap": outdir / "gap_heatmap.png"}
     write_tables(rows, files["gap_csv"], files["gap_md"])
     names = [e.name for e in compared]
     heatmap_png({m: gap_matrix(rows, names, m) for m in GAP_MEASURES}, names, files["heatmap"],
                 title=f"Domain gap ({opts.extractor} features, all images)")
-
     coords_2d = coords_3d = None
     if opts.umap:
+        colours = set_colours([e.color for e in embeddings])
         coords_2d, coords_3d = _umap_figures(embeddings, colours, opts, outdir, files)
     return DomainGapResult(compared, rows, coords_2d, coords_3d, files)
 

@@ -1,0 +1,119 @@
+"""Metrics end to end on a tiny generator, dataset and detector, against features computed by hand."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from tests.metrics.conftest import FeaturesOnly, tiny_generator
+from tests.metrics.test_kid import naive_mmd2
+from thygan.errors import UserError
+from thygan.metrics.detector import MetricUnavailable
+from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
+from thygan.metrics.inception import inception_from_module
+from thygan.metrics.inputs import FolderInputs, NetworkInputs
+from thygan.metrics.registry import METRICS
+from thygan.stylegan.sampling import seed_latents
+
+
+class Counting(torch.nn.Module):
+    """Wraps a detector and counts the images it sees."""
+
+    def __init__(self, detector):
+        super().__init__()
+        self.detector, self.identity, self.seen = detector, detector.identity, 0
+
+    def forward(self, images):
+        self.seen += len(images)
+        return self.detector(images)
+
+
+def _setup(tmp_path, tiny_data, detector, **option_changes):
+    options = MetricOptions(cache_dir=str(tmp_path / "cache"), batch_size=5, **option_changes)
+    inputs = NetworkInputs(tiny_generator(), data_path=str(tiny_data), cache=tmp_path / "cache")
+    return inputs, Detectors(options, inception=detector), options
+
+
+def _fakes_by_hand(G, labels, detector):
+    seeds = list(range(len(labels)))
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    with torch.no_grad():
+        img = G(seed_latents(seeds, G.z_dim), torch.from_numpy(labels), noise_mode="random",
+                noise_generators=generators)
+    return detector((img * 127.5 + 128).clamp(0, 255).to(torch.uint8)).double().numpy()
+
+
+def _reals_by_hand(dataset, detector, indices):
+    images = torch.from_numpy(np.stack([dataset[i][0] for i in indices]))
+    return detector(images).double().numpy()
+
+
+def _scipy_fid(a, b):
+    s1, s2 = np.cov(a, rowvar=False, bias=True), np.cov(b, rowvar=False, bias=True)
+    root = scipy.linalg.sqrtm(s1 @ s2)
+    return float(np.real(np.square(a.mean(0) - b.mean(0)).sum() + np.trace(s1 + s2 - 2 * root)))
+
+
+def test_fid_equals_the_formula_on_hand_extracted_features(tmp_path, tiny_data, tiny_detector):
+    inputs, detectors, options = _setup(tmp_path, tiny_data, tiny_detector)
+    result = compute_metric(METRICS.get("fid30_full"), inputs, detectors, options)
+    picks = np.random.RandomState(0).randint(len(inputs.dataset), size=30)  # labels follow the data
+    labels = np.stack([inputs.dataset.get_label(int(i)) for i in picks])
+    fake = _fakes_by_hand(inputs.G, labels, tiny_detector)
+    real = _reals_by_hand(inputs.dataset, tiny_detector, range(len(inputs.dataset)))
+    assert result == {"fid30_full": pytest.approx(_scipy_fid(real, fake), rel=1e-6)}
+
+
+def test_per_class_kid_compares_class_c_with_class_c(tmp_path, tiny_data, tiny_detector):
+    inputs, detectors, options = _setup(tmp_path, tiny_data, tiny_detector)
+    result = compute_metric(METRICS.get("kid6_full_perclass"), inputs, detectors, options)
+    assert list(result) == ["kid6_full_perclass_mean"] + [f"kid6_full_perclass_class{c}" for c in range(3)]
+    classes = np.array([int(np.argmax(inputs.dataset.get_label(i))) for i in range(len(inputs.dataset))])
+    for c in range(3):
+        real = _reals_by_hand(inputs.dataset, tiny_detector, np.flatnonzero(classes == c))  # 4 images
+        fake = _fakes_by_hand(inputs.G, np.eye(3, dtype=np.float32)[[c] * 6], tiny_detector)
+        # m = min(4, 6) = 4 per subset; average over the reference's 100 draws, replayed here
+        draw, values = np.random.RandomState(0), []
+        for _ in range(100):
+            x, y = fake[draw.choice(6, 4, replace=False)], real[draw.choice(4, 4, replace=False)]
+            values.append(naive_mmd2(x, y))
+        assert result[f"kid6_full_perclass_class{c}"] == pytest.approx(np.mean(values), rel=1e-6)
+    assert result["kid6_full_perclass_mean"] == pytest.approx(np.mean(list(result.values())[1:]))
+
+
+def test_real_statistics_are_computed_once(tmp_path, tiny_data, tiny_detector):
+    counting = Counting(tiny_detector)
+    inputs, detectors, options = _setup(tmp_path, tiny_data, counting)
+    first = compute_metric(METRICS.get("fid10_full"), inputs, detectors, options)
+    assert counting.seen == 12 + 10
+    second = compute_metric(METRICS.get("fid10_full"), inputs, detectors, options)
+    assert counting.seen == 12 + 10 + 10 and second == first  # reals from the cache, same fakes
+
+
+def test_inception_score_needs_a_classifier(tmp_path, tiny_data, tiny_detector):
+    inputs, detectors, options = _setup(tmp_path, tiny_data, tiny_detector)
+    result = compute_metric(METRICS.get("is20"), inputs, detectors, options)
+    assert set(result) == {"is20_mean", "is20_std"} and result["is20_mean"] >= 1
+    inputs, detectors, options = _setup(tmp_path, tiny_data, inception_from_module(FeaturesOnly()))
+    with pytest.raises(MetricUnavailable, match="^is20: unavailable: .*no classification head"):
+        compute_metric(METRICS.get("is20"), inputs, detectors, options)
+
+
+def test_precision_recall_without_vgg16_weights_is_unavailable(tmp_path, tiny_data, tiny_detector,
+                                                                monkeypatch):
+    monkeypatch.delenv("THYGAN_VGG16", raising=False)
+    inputs, detectors, options = _setup(tmp_path, tiny_data, tiny_detector)
+    with pytest.raises(MetricUnavailable, match="^pr10k3: unavailable: .*VGG16 weights"):
+        compute_metric(METRICS.get("pr10k3"), inputs, detectors, options)
+
+
+def test_folder_inputs_score_one_folder_against_another(tmp_path, tiny_data, tiny_detector):
+    options = MetricOptions(cache_dir=str(tmp_path / "cache"), batch_size=4)
+    inputs = FolderInputs(str(tiny_data), str(tiny_data), cache=tmp_path / "cache")
+    detectors = Detectors(options, inception=tiny_detector)
+    same = compute_metric(METRICS.get("fid12_full"), inputs, detectors, options)
+    assert abs(same["fid12_full"]) < 1e-6  # a folder against itself
+    with pytest.raises(UserError, match="--fake: 20 images are needed.*has 12"):
+        compute_metric(METRICS.get("fid20_full"), inputs, detectors, options)
+    with pytest.raises(UserError, match="per-class metrics need a conditional network"):
+        compute_metric(METRICS.get("fid12_full_perclass"), inputs, detectors, options)
