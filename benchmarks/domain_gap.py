@@ -29,7 +29,8 @@ def random_sets(*, images: int, dim: int, sets: int, seed: int = 0) -> list:
     for index, name in enumerate(["source", "Nikiforov", "TCGA", "GAN", "set5", "set6"][:sets]):
         labels = np.arange(per_set) % 2
         features = rng.randn(per_set, dim) + direction * (3 * index) + np.outer(labels, direction[::-1] * 2)
-        embeddings.append(Embedding(name, features.astype(np.float32), labels, [f"{name}/{i}" for i in range(per_set)],
+        items = [f"{name}/{i}" for i in range(per_set)]
+        embeddings.append(Embedding(name, features.astype(np.float32), labels, items,
                                     ["Non-PTC-like", "PTC-like"]))
     return embeddings
 
@@ -39,13 +40,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000, help="images in all")
     parser.add_argument("--dim", type=int, default=2048, help="feature dimensions")
     parser.add_argument("--sets", type=int, default=4, help="number of sets (<= 6)")
-    parser.add_argument("--cold-jit", action="store_true", help="compile umap's kernels as a fresh install would")
+    parser.add_argument("--cold-jit", action="store_true",
+                        help="compile umap's kernels as a fresh install would")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="thygan-dg-bench-"))
     if args.cold_jit:
         os.environ["NUMBA_CACHE_DIR"] = str(workdir / "numba")  # read when numba is first imported, below
 
     import torch
+
     from thygan.viz.domain_gap import DomainGapOptions, analyse_embeddings
     from thygan.viz.gap_table import gap_rows
     from thygan.viz.umap_fit import fit_umap
@@ -54,7 +57,8 @@ def main() -> None:
     features = np.concatenate([e.features for e in embeddings])
     opts = DomainGapOptions(extractor="random", progress=False)
     print(f"{args.images} images x {args.dim}-d in {args.sets} sets, {os.cpu_count()} CPUs, "
-          f"torch threads {torch.get_num_threads()}, numba cache {'cold' if args.cold_jit else 'as installed'}\n")
+          f"torch threads {torch.get_num_threads()}, "
+          f"numba cache {'cold' if args.cold_jit else 'as installed'}\n")
     print("| stage | seconds |\n|---|---:|")
     timings = []
 

@@ -12,6 +12,7 @@ Numbers go to stdout as markdown tables.
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class RandomTiles:
 
 def images_per_second(detector, *, batch: int, images: int, size: int) -> float:
     source = RandomTiles(batch * max(1, math.ceil(images / batch)), size)
+    detector(next(source.batches(0, batch)))  # TorchScript profiles each new input shape on its first calls
     start = time.perf_counter()
     for x in source.batches(0, batch):
         detector(x)
@@ -55,17 +57,27 @@ def peak_memory_child(count: int, batch: int, size: int, device: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the current address space; ru_maxrss would also
+    count the parent's peak, which a child inherits across fork."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(count: int, batch: int, size: int, device: str) -> None:
     from thygan.metrics.feature_pass import run_pass
     from thygan.metrics.inception import load_inception
     from thygan.metrics.statistics import MeanCov
 
     detector = load_inception(device=device)
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_mb = peak_rss_mb()
     start = time.perf_counter()
     stats = run_pass(RandomTiles(count, size), detector, MeanCov(), batch_size=batch)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"count": stats.count, "seconds": seconds, "peak_mb": peak_mb,
                       "after_load_mb": base_mb}))
 
@@ -87,17 +99,18 @@ def main() -> None:
     from thygan.metrics.inception import load_inception
 
     detector = load_inception(device=args.device)
-    detector(next(RandomTiles(2, args.size).batches(0, 2)))  # TorchScript's first calls profile the graph
     print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.size}px tiles -> 299px, {args.images} timed images per batch size\n")
+          f"{args.size}px tiles -> 299px, {args.images} timed images per batch size, "
+          f"load average {os.getloadavg()[0]:.1f} at start\n")
     print("| batch | images/s | ms/image |")
     print("|---:|---:|---:|")
     for batch in [int(b) for b in args.batches.split(",")]:
         rate = images_per_second(detector, batch=batch, images=args.images, size=args.size)
         print(f"| {batch} | {rate:.2f} | {1000 / rate:.0f} |", flush=True)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end of the table")
     print(f"\nStreaming FID pass (Inception + float64 running mean/covariance), batch {args.batch}, "
           f"one fresh process per row:\n")
-    print("| images | seconds | peak RSS MB | RSS after loading MB |")
+    print("| images | seconds | peak RSS MB | peak RSS after loading the detector MB |")
     print("|---:|---:|---:|---:|")
     for count in [int(c) for c in args.counts.split(",")]:
         row = peak_memory_child(count, args.batch, args.size, args.device)

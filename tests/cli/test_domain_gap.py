@@ -9,8 +9,8 @@ from thygan.cli.domain_gap import domain_gap_command
 
 @pytest.fixture
 def folders(tmp_path):
-    red = write_folder(tmp_path / "red", coloured_images(12, colour=(200, 60, 60), seed=1), labels=[0] * 6 + [1] * 6,
-                       class_names=["tumour", "stroma"])
+    red = write_folder(tmp_path / "red", coloured_images(12, colour=(200, 60, 60), seed=1),
+                       labels=[0] * 6 + [1] * 6, class_names=["tumour", "stroma"])
     blue = write_folder(tmp_path / "blue", coloured_images(10, colour=(60, 60, 200), seed=2))
     return red, blue
 
@@ -22,11 +22,12 @@ def run(args):
 def test_run_writes_tables_and_heatmap(folders, tmp_path):
     red, blue = folders
     out = tmp_path / "out"
-    result = run(["--set", f"H&E={red}", "--set", f"IHC={blue}:color=green", "--extractor", "colour-histogram",
-                  "--no-umap", "--outdir", out])
+    result = run(["--set", f"H&E={red}", "--set", f"IHC={blue}:color=green",
+                  "--extractor", "colour-histogram", "--no-umap", "--outdir", out])
     assert result.exit_code == 0, result.output
     assert "| H&E | IHC | all | 12 | 10 |" in result.output
-    assert {p.name for p in out.iterdir()} == {"options.json", "gap.csv", "gap.md", "gap_heatmap.png", "embeddings"}
+    written = {p.name for p in out.iterdir()}
+    assert written == {"options.json", "gap.csv", "gap.md", "gap_heatmap.png", "embeddings"}
     assert (out / "gap.md").read_text().count("\n") == 3  # header, rule, one pair (IHC has no classes)
 
 
@@ -34,7 +35,8 @@ def test_dry_run_lists_sets_and_writes_nothing(folders, tmp_path):
     red, blue = folders
     result = run(["--set", f"a={red}", "--set", f"b={blue}:max=4", "--outdir", tmp_path / "out", "-n"])
     assert result.exit_code == 0, result.output
-    assert "a: 12 images, classes: stroma, tumour" in result.output and "b: 4 images, classes: unlabelled" in result.output
+    assert "a: 12 images, classes: stroma, tumour" in result.output
+    assert "b: 4 images, classes: unlabelled" in result.output
     assert not (tmp_path / "out").exists()
 
 

@@ -30,7 +30,8 @@ def with_parameters(nb: nbformat.NotebookNode, source: str) -> nbformat.Notebook
 def test_notebook_runs_on_the_sample(tmp_path):
     he, ihc = tmp_path / "he10", tmp_path / "ihc"
     sample_tiles(f"--slide={SAMPLE / 'CMU-1-Small-Region.svs'}",
-           f"--annotations={SAMPLE / 'annotations.geojson'}", "--tile=64", "--magnification=10", f"--dest={he}")
+                 f"--annotations={SAMPLE / 'annotations.geojson'}", "--tile=64", "--magnification=10",
+                 f"--dest={he}")
     sample_tiles("--ihc", "--tile=64", "--stride=32", f"--dest={ihc}")
     nb = with_parameters(nbformat.read(NOTEBOOK, as_version=4), "\n".join([
         f"SETS = ['H&E={he}', 'IHC={ihc}:max=120']",
@@ -39,7 +40,9 @@ def test_notebook_runs_on_the_sample(tmp_path):
         f"OUTDIR = {str(tmp_path / 'out')!r}",
         "UMAP_EPOCHS = 50",
     ]))
-    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = NotebookClient(nb, timeout=240, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
 
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
     assert not [out for out in outputs if out.output_type == "error"]

@@ -52,7 +52,8 @@ def write_folder(root: Path, images: list[np.ndarray], *, labels: list[int] | No
 @pytest.fixture
 def two_domains(tmp_path):
     """A reddish labelled set (classes a/b, 12 each) and a bluish unlabelled one (20 images)."""
-    red = coloured_images(12, colour=(200, 60, 60), seed=1) + coloured_images(12, colour=(160, 90, 60), seed=2)
+    red = coloured_images(12, colour=(200, 60, 60), seed=1)
+    red += coloured_images(12, colour=(160, 90, 60), seed=2)
     blue = coloured_images(20, colour=(60, 60, 200), seed=3)
     return (write_folder(tmp_path / "red", red, labels=[0] * 12 + [1] * 12, class_names=["a", "b"]),
             write_folder(tmp_path / "blue", blue))

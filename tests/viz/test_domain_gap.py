@@ -11,14 +11,15 @@ from thygan.errors import UserError
 from thygan.viz.domain_gap import DomainGapOptions, run_domain_gap
 from thygan.viz.image_sets import parse_set_spec
 
-OPTS = DomainGapOptions(extractor=TINY_EXTRACTOR, device="cpu", umap_epochs=30, min_class_size=5, progress=False)
+OPTS = DomainGapOptions(extractor=TINY_EXTRACTOR, device="cpu", umap_epochs=30, min_class_size=5,
+                        progress=False)
 
 
 @pytest.fixture
 def three_sets(two_domains, tmp_path):
     red, blue = two_domains
-    reddish = write_folder(tmp_path / "red2", coloured_images(10, colour=(200, 60, 60), seed=9), labels=[0] * 10,
-                           class_names=["a"])
+    reddish = write_folder(tmp_path / "red2", coloured_images(10, colour=(200, 60, 60), seed=9),
+                           labels=[0] * 10, class_names=["a"])
     return [parse_set_spec(f"red={red}"), parse_set_spec(f"red 2={reddish}:color=orchid"),
             parse_set_spec(f"blue={blue}")]
 
@@ -37,7 +38,8 @@ def test_files_and_numbers(three_sets, tmp_path):
                      ("red 2", "blue", "all"), ("blue", "reds", "all")]
     by_pair = {(r["set_a"], r["set_b"], r["class"]): r for r in result.rows}
     # Red and blue tiles are told apart perfectly and share no neighbours; two red sets overlap.
-    assert by_pair["red", "blue", "all"]["domain_acc"] == 1.0 and by_pair["red", "blue", "all"]["knn_overlap"] == 0
+    red_blue = by_pair["red", "blue", "all"]
+    assert red_blue["domain_acc"] == 1.0 and red_blue["knn_overlap"] == 0
     assert by_pair["red", "red 2", "a"]["frechet"] < by_pair["red", "blue", "all"]["frechet"] / 100
     assert by_pair["blue", "reds", "all"]["n_b"] == 34
     coords = list(csv.DictReader((out / "umap_coords.csv").open()))

@@ -47,7 +47,8 @@ def test_features_match_one_image_at_a_time(two_domains):
 def test_batches_break_where_the_image_size_changes(tmp_path):
     folder = write_folder(tmp_path / "m", coloured_images(3, colour=(1, 2, 3), size=8))
     for index in range(3, 5):
-        Image.fromarray(coloured_images(1, colour=(9, 9, 9), size=10, seed=index)[0]).save(folder / f"img{index:04d}.png")
+        image = coloured_images(1, colour=(9, 9, 9), size=10, seed=index)[0]
+        Image.fromarray(image).save(folder / f"img{index:04d}.png")
     extractor = CountingExtractor()
     embed_set(open_image_set(parse_set_spec(f"m={folder}")), extractor, batch_size=4, progress=False)
     assert extractor.batches == [3, 2]
@@ -59,7 +60,8 @@ def test_cache_is_reused_across_names_and_keyed_by_extractor(two_domains, tmp_pa
     first = embed_set(open_image_set(parse_set_spec(f"red={red}")), CountingExtractor(), cache_dir=cache,
                       progress=False)
     again = CountingExtractor()
-    second = embed_set(open_image_set(parse_set_spec(f"renamed={red}")), again, cache_dir=cache, progress=False)
+    renamed = open_image_set(parse_set_spec(f"renamed={red}"))
+    second = embed_set(renamed, again, cache_dir=cache, progress=False)
     assert again.batches == [] and second.name == "renamed"
     np.testing.assert_array_equal(first.features, second.features)
     other = CountingExtractor(identity="counting:v2")

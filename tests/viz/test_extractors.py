@@ -11,7 +11,8 @@ WEIGHT_FREE = ["colour-histogram", "pixels"]
 
 
 def random_batch(count: int = 3, size: int = 24, seed: int = 0) -> torch.Tensor:
-    return torch.from_numpy(np.random.RandomState(seed).randint(0, 256, [count, 3, size, size], dtype=np.uint8))
+    pixels = np.random.RandomState(seed).randint(0, 256, [count, 3, size, size], dtype=np.uint8)
+    return torch.from_numpy(pixels)
 
 
 def test_colour_histogram_matches_numpy_histogram():
@@ -58,3 +59,13 @@ def test_bad_input_is_a_user_error(tmp_path):
 
 def test_registry_lists_the_study_extractors():
     assert {"inception", "resnet50", "efficientnet_lite0", "dlc", *WEIGHT_FREE} <= set(EXTRACTORS.names())
+
+
+def test_classifier_input_is_imagenet_normalised():
+    from thygan.viz.extractors import _module_embed
+
+    images = torch.tensor([[[[0]], [[128]], [[255]]]], dtype=torch.uint8)  # one 1x1 RGB pixel
+    features = _module_embed(torch.nn.Flatten(), imagenet_input=True)(images)
+    expected = [(0 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, (1 - 0.406) / 0.225]
+    np.testing.assert_allclose(features.numpy()[0], expected, rtol=1e-6)
+    assert torch.equal(_module_embed(torch.nn.Flatten())(images), images.flatten(1).float())

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from thygan.viz.gap_measures import (GAP_MEASURES, GapOptions, domain_classifier_accuracy, frechet_distance,
-                                     gap_measures, kid, knn_overlap)
+from thygan.viz.gap_measures import (
+    GAP_MEASURES,
+    GapOptions,
+    domain_classifier_accuracy,
+    frechet_distance,
+    gap_measures,
+    kid,
+    knn_overlap,
+    principal_components,
+)
 
 
 def gaussian(n: int, d: int, *, shift: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -74,6 +82,18 @@ def test_kid_with_subsets_is_deterministic_for_a_seed():
     assert kid(x, y, opts=opts) != kid(x, y, opts=GapOptions(kid_subsets=5, kid_subset_size=50, seed=4))
 
 
+@pytest.mark.parametrize("n, d", [(30, 80), (120, 10)])  # both Gram-matrix branches
+def test_principal_components_match_sklearn_pca(n, d):
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    x = gaussian(n, d, seed=24) * np.linspace(0.5, 3, d)
+    ours = principal_components(x, 5)
+    theirs = PCA(5, svd_solver="full").fit_transform(StandardScaler().fit_transform(x))
+    signs = np.sign((ours * theirs).sum(axis=0))  # each axis is defined up to its sign
+    np.testing.assert_allclose(ours * signs, theirs, rtol=1e-3, atol=1e-3 * np.abs(theirs).max())
+
+
 def test_domain_classifier_separates_separable_sets():
     x, y = gaussian(60, 20, seed=11), gaussian(60, 20, shift=5.0, seed=12)
     assert domain_classifier_accuracy(x, y) == 1.0
@@ -129,7 +149,8 @@ def test_gap_measures_identical_sets():
     total, diagonal, m = kernel.sum(), np.trace(kernel), len(x)
     assert set(measures) == set(GAP_MEASURES)
     assert abs(measures["frechet"]) < 1e-9
-    assert measures["kid"] == pytest.approx(2 * (total - diagonal) / (m * (m - 1)) - 2 * total / m**2, rel=1e-9)
+    expected_kid = 2 * (total - diagonal) / (m * (m - 1)) - 2 * total / m**2
+    assert measures["kid"] == pytest.approx(expected_kid, rel=1e-9)
     # Every point has a twin with the other label: no classifier can beat chance (held-out points even
     # tend to be called for their twin's set), and each point's nearest neighbour is in the other set.
     assert measures["domain_acc"] <= 0.55 and measures["knn_overlap"] >= 0.5

@@ -22,7 +22,8 @@ def test_parse_set_spec():
 
 
 @pytest.mark.parametrize("text, message", [("tiles", "expected NAME=SOURCE"), ("=tiles", "set name"),
-                                           ("a=tiles:size=3", "'size=3'"), ("a=t:max=1:max=2", "'max' given twice")])
+                                           ("a=tiles:size=3", "'size=3'"),
+                                           ("a=t:max=1:max=2", "'max' given twice")])
 def test_parse_set_spec_rejects(text, message):
     with pytest.raises(UserError, match=message):
         parse_set_spec(text)
@@ -51,11 +52,14 @@ def test_max_subset_is_fixed_and_keeps_file_order(two_domains):
 def test_digest_follows_content_not_location(two_domains, tmp_path):
     red, _ = two_domains
     copy = shutil.copytree(red, tmp_path / "moved")
-    assert open_image_set(parse_set_spec(f"x={red}")).digest() == open_image_set(parse_set_spec(f"y={copy}")).digest()
+    def digest(path):
+        return open_image_set(parse_set_spec(f"x={path}")).digest()
+
+    assert digest(red) == digest(copy)
     pixels = np.asarray(Image.open(copy / "img0003.png")).copy()
     pixels[0, 0, 0] ^= 1
     Image.fromarray(pixels).save(copy / "img0003.png")
-    assert open_image_set(parse_set_spec(f"x={red}")).digest() != open_image_set(parse_set_spec(f"y={copy}")).digest()
+    assert digest(red) != digest(copy)
 
 
 def test_grey_and_mixed_sizes_without_dataset_json(tmp_path):
@@ -85,9 +89,10 @@ def test_generated_set_draws_the_seeds_of_each_class(tiny_network):
     assert image_set.item_names == [f"class{c}/seed{s:04d}" for c in (0, 1) for s in (3, 4, 5)]
     assert image_set.labels.tolist() == [0, 0, 0, 1, 1, 1] and image_set.class_key(1) == "tumour"
     images = list(image_set.images(start=2))
-    expected = [image for _, image in synthesize(G, [5], 0)] + [image for _, image in synthesize(G, [3, 4, 5], 1)]
+    expected = [image for _, image in synthesize(G, [5], 0)]
+    expected += [image for _, image in synthesize(G, [3, 4, 5], 1)]
     assert len(images) == 4
-    for got, want in zip(images, expected):
+    for got, want in zip(images, expected, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -117,3 +122,18 @@ def test_missing_source_and_folder_only_options(two_domains, tmp_path):
         open_image_set(parse_set_spec(f"x={red}:seeds=0-3"))
     with pytest.raises(UserError, match="max=0 is not a positive number"):
         open_image_set(parse_set_spec(f"x={red}:max=0"))
+
+
+def test_a_gan_params_recipe_is_recognised_and_refused_with_a_hint(tmp_path):
+    recipe = tmp_path / "cv_bi100.json"
+    recipe.write_text('{"classes": [0, 1], "seeds": ["0-510", "0-400"], "network": ["models/gan_bi.pkl"], '
+                      '"class_map": [0, 1]}')
+    with pytest.raises(UserError, match="gan_params recipes are not read here yet.*class=C:seeds=A-B"):
+        open_image_set(parse_set_spec(f"gan={recipe}"))
+
+
+def test_a_damaged_dataset_json_is_reported_not_ignored(two_domains):
+    red, _ = two_domains
+    (red / "dataset.json").write_text("{not json")
+    with pytest.raises(UserError, match="dataset.json: not valid JSON"):
+        open_image_set(parse_set_spec(f"red={red}"))

@@ -5,7 +5,14 @@ import re
 import numpy as np
 from PIL import Image
 
-from thygan.viz.gap_plots import STUDY_COLOURS, ScatterData, heatmap_png, scatter_html, scatter_png, set_colours
+from thygan.viz.gap_plots import (
+    STUDY_COLOURS,
+    ScatterData,
+    heatmap_png,
+    scatter_html,
+    scatter_png,
+    set_colours,
+)
 from thygan.viz.umap_fit import fit_umap
 
 
@@ -16,7 +23,8 @@ def test_umap_shapes_and_separation(umap_blobs):
         assert np.isfinite(coords[dims]).all()
         # Two blobs 12 standard deviations apart stay apart: every point is nearer its own blob's centre.
         centre_a, centre_b = coords[dims][:60].mean(0), coords[dims][60:].mean(0)
-        nearer_a = np.linalg.norm(coords[dims] - centre_a, axis=1) < np.linalg.norm(coords[dims] - centre_b, axis=1)
+        distance_a = np.linalg.norm(coords[dims] - centre_a, axis=1)
+        nearer_a = distance_a < np.linalg.norm(coords[dims] - centre_b, axis=1)
         assert nearer_a[:60].all() and not nearer_a[60:].any()
 
 
@@ -30,7 +38,8 @@ def scatter_data(coords: np.ndarray) -> ScatterData:
     n = len(coords)
     return ScatterData(coords=coords, set_index=np.repeat([0, 1], n // 2), set_names=["source", "GAN"],
                        colours=set_colours([None, "#123456"]),
-                       class_keys=np.array(["PTC", "FA"] * (n // 2)), item_names=np.array([f"i{k}" for k in range(n)]))
+                       class_keys=np.array(["PTC", "FA"] * (n // 2)),
+                       item_names=np.array([f"i{k}" for k in range(n)]))
 
 
 def test_scatter_pngs(umap_blobs, tmp_path):
@@ -64,6 +73,7 @@ def test_set_colours_follow_the_study_then_skip_taken_ones():
 
 def test_heatmap_png(tmp_path):
     matrix = np.array([[np.nan, 1.0], [1.0, np.nan]])
-    matrices = {"frechet": matrix * 3, "kid": matrix * 0.1, "domain_acc": matrix * 0.9, "knn_overlap": matrix * 0.2}
+    matrices = {"frechet": matrix * 3, "kid": matrix * 0.1, "domain_acc": matrix * 0.9,
+                "knn_overlap": matrix * 0.2}
     heatmap_png(matrices, ["a", "b"], tmp_path / "h.png", title="gap")
     assert Image.open(tmp_path / "h.png").size[0] > 600

@@ -28,6 +28,8 @@ from thygan.viz.extractors import FeatureExtractor
 from thygan.viz.gap_measures import GAP_MEASURES, GapOptions
 from thygan.viz.image_sets import ImageSet, SetSpec
 
+MIN_UMAP_IMAGES = 5  # umap-learn's spectral initialisation needs a few more points than dimensions
+
 
 @dataclass
 class DomainGapOptions:
@@ -77,6 +79,7 @@ def union_embedding(name: str, parts: list[Embedding]) -> Embedding:
 
 
 def check_set_names(specs: list[SetSpec], unions: list[tuple[str, list[str]]]) -> None:
+    """Refuse fewer than two sets, a name used twice, and unions of unknown sets."""
     names = [spec.name for spec in specs]
     everything = names + [name for name, _ in unions]
     duplicates = sorted({name for name in everything if everything.count(name) > 1})
@@ -104,10 +107,11 @@ def coordinates_csv(embeddings: list[Embedding], coords_2d: np.ndarray, coords_3
     """One line per image: set, item, label, class, the 2-D and the 3-D coordinates."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["set", "item", "label", "class", "umap2d_1", "umap2d_2", "umap3d_1", "umap3d_2", "umap3d_3"])
+    writer.writerow(["set", "item", "label", "class", "umap2d_1", "umap2d_2", "umap3d_1", "umap3d_2",
+                     "umap3d_3"])
     row = 0
     for e in embeddings:
-        for item, label, key in zip(e.item_names, e.labels.tolist(), e.class_keys().tolist()):
+        for item, label, key in zip(e.item_names, e.labels.tolist(), e.class_keys().tolist(), strict=True):
             writer.writerow([e.name, item, label, key, *(f"{v:.6g}" for v in coords_2d[row]),
                              *(f"{v:.6g}" for v in coords_3d[row])])
             row += 1
@@ -131,14 +135,14 @@ def embed_sets(image_sets: list[ImageSet], extractor: FeatureExtractor, *, cache
 
 
 def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tuple[str, list[str]]] = (),
-                   opts: DomainGapOptions = DomainGapOptions()) -> DomainGapResult:
+                   opts: DomainGapOptions | None = None) -> DomainGapResult:
     """Embed the sets, measure the gaps, project and draw; see the module docstring for the files.
 
     Args:
         specs: The image sets (at least two, names unique).
         outdir: Output folder (created if missing).
         unions: (name, [set names]) sets made of other sets' images, compared in the table only.
-        opts: Run options.
+        opts: Run options (default DomainGapOptions()).
     """
     from thygan.stylegan.generate_job import pick_device
     from thygan.viz.extractors import load_extractor
@@ -146,11 +150,14 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
     from thygan.viz.image_sets import open_image_set
 
     # Everything a user can get wrong is checked before the output folder is created.
+    opts = opts or DomainGapOptions()
     unions = [(name, list(members)) for name, members in unions]
     check_set_names(specs, unions)
     set_colours([spec.options.get("color") for spec in specs])
     device = pick_device(opts.device)
     image_sets = [open_image_set(spec, device=device, batch_size=opts.batch_size) for spec in specs]
+    if opts.umap and sum(len(image_set) for image_set in image_sets) < MIN_UMAP_IMAGES:
+        raise UserError(f"--set: UMAP needs at least {MIN_UMAP_IMAGES} images in all (or pass --no-umap)")
     extractor = load_extractor(opts.extractor, weights=opts.weights, device=device)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -166,24 +173,28 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
 
 def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
                        unions: list[tuple[str, list[str]]] = (),
-                       opts: DomainGapOptions = DomainGapOptions()) -> DomainGapResult:
+                       opts: DomainGapOptions | None = None) -> DomainGapResult:
     """Everything after embedding: gap table, heatmap, UMAP figures and coordinates (features given).
 
     Args:
         embeddings: The sets' features (names unique; colours from ``Embedding.color`` or the palette).
-        outdir: Output folder (must exist).
+        outdir: Output folder (created if missing).
         unions: (name, [set names]) compared in the table only.
-        opts: Run options (the extractor name only labels the figures).
+        opts: Run options (the extractor name only labels the figures; default DomainGapOptions()).
     """
     from thygan.viz.gap_plots import heatmap_png, set_colours
     from thygan.viz.gap_table import gap_matrix, gap_rows, write_tables
 
+    opts = opts or DomainGapOptions()
     outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     by_name = {e.name: e for e in embeddings}
-    compared = embeddings + [union_embedding(name, [by_name[m] for m in members]) for name, members in unions]
+    compared = embeddings + [union_embedding(name, [by_name[m] for m in members])
+                             for name, members in unions]
     rows = gap_rows(compared, pairs=_pairs(compared, unions), per_class=opts.per_class,
                     min_class_size=opts.min_class_size, opts=opts.gap, progress=opts.progress)
-    files = {"gap_csv": outdir / "gap.csv", "gap_md": outdir / "gap.md", "heatmap": outdir / "gap_heatmap.png"}
+    files = {"gap_csv": outdir / "gap.csv", "gap_md": outdir / "gap.md",
+             "heatmap": outdir / "gap_heatmap.png"}
     write_tables(rows, files["gap_csv"], files["gap_md"])
     names = [e.name for e in compared]
     heatmap_png({m: gap_matrix(rows, names, m) for m in GAP_MEASURES}, names, files["heatmap"],
@@ -202,8 +213,6 @@ def _umap_figures(embeddings: list[Embedding], colours: list[str], opts: DomainG
     from thygan.viz.umap_fit import fit_umap
 
     features = np.concatenate([e.features for e in embeddings])
-    if len(features) < 5:
-        raise UserError(f"--set: UMAP needs at least 5 images in all, got {len(features)} (or pass --no-umap)")
     settings = dict(seed=opts.umap_seed, n_neighbors=opts.umap_neighbors, min_dist=opts.umap_min_dist,
                     n_epochs=opts.umap_epochs)
     print(f"UMAP of {len(features)} images ({features.shape[1]}-d), 2-D and 3-D ...", flush=True)
@@ -215,8 +224,8 @@ def _umap_figures(embeddings: list[Embedding], colours: list[str], opts: DomainG
     title = f"UMAP of {opts.extractor} features"
     for dims in (2, 3):
         files[f"umap_{dims}d"] = outdir / f"umap_{dims}d.png"
-        scatter_png(ScatterData(coords[dims], **base), files[f"umap_{dims}d"], title=f"{title} ({dims}-D)",
-                    markers_by_class=opts.markers_by_class)
+        scatter_png(ScatterData(coords[dims], **base), files[f"umap_{dims}d"],
+                    title=f"{title} ({dims}-D)", markers_by_class=opts.markers_by_class)
     files["umap_html"] = outdir / "umap_3d.html"
     scatter_html(ScatterData(coords[3], **base), files["umap_html"], title=f"{title} (3-D)",
                  markers_by_class=opts.markers_by_class)

@@ -100,27 +100,12 @@ def embed_set(image_set: ImageSet, extractor: FeatureExtractor, *, cache_dir: st
         checkpoint_every: Save partial features this often (images) so an interruption loses little.
         progress: Show a tqdm bar.
     """
-    from tqdm import tqdm
-
     path = cache_path(cache_dir, extractor, image_set) if cache_dir is not None else None
     features = _read_features(path, extractor, image_set)
     if features is None or len(features) != len(image_set):
         partial = path.with_suffix(".partial.npz") if path is not None else None
-        done = _read_features(partial, extractor, image_set)
-        chunks = [done] if done is not None and 0 < len(done) < len(image_set) else []
-        count = last_saved = sum(len(chunk) for chunk in chunks)
-        bar = tqdm(total=len(image_set), initial=count, desc=f"embedding {image_set.name} ({extractor.name})",
-                   unit="img", disable=not progress, leave=False)
-        for batch in _batches(image_set.images(count), batch_size):
-            images = torch.from_numpy(batch).permute(0, 3, 1, 2).to(extractor.device)
-            chunks.append(extractor.embed(images).cpu().numpy().astype(np.float32))
-            count += len(batch)
-            bar.update(len(batch))
-            if partial is not None and count - last_saved >= checkpoint_every and count < len(image_set):
-                _save_features(partial, np.concatenate(chunks), extractor, image_set)
-                last_saved = count
-        bar.close()
-        features = np.concatenate(chunks)
+        features = _compute(image_set, extractor, partial=partial, batch_size=batch_size,
+                            checkpoint_every=checkpoint_every, progress=progress)
         if path is not None:
             _save_features(path, features, extractor, image_set)
             partial.unlink(missing_ok=True)
@@ -128,8 +113,31 @@ def embed_set(image_set: ImageSet, extractor: FeatureExtractor, *, cache_dir: st
                      image_set.class_names, image_set.color)
 
 
-def _save_features(path: Path, features: np.ndarray, extractor: FeatureExtractor, image_set: ImageSet) -> None:
+def _compute(image_set: ImageSet, extractor: FeatureExtractor, *, partial: Path | None, batch_size: int,
+             checkpoint_every: int, progress: bool) -> np.ndarray:
+    """Embed the images, continuing after the features saved in ``partial`` and saving there as it goes."""
+    from tqdm import tqdm
+
+    done = _read_features(partial, extractor, image_set)
+    chunks = [done] if done is not None and 0 < len(done) < len(image_set) else []
+    count = last_saved = sum(len(chunk) for chunk in chunks)
+    bar = tqdm(total=len(image_set), initial=count, desc=f"embedding {image_set.name} ({extractor.name})",
+               unit="img", disable=not progress, leave=False)
+    for batch in _batches(image_set.images(count), batch_size):
+        images = torch.from_numpy(batch).permute(0, 3, 1, 2).to(extractor.device)
+        chunks.append(extractor.embed(images).cpu().numpy().astype(np.float32))
+        count += len(batch)
+        bar.update(len(batch))
+        if partial is not None and count - last_saved >= checkpoint_every and count < len(image_set):
+            _save_features(partial, np.concatenate(chunks), extractor, image_set)
+            last_saved = count
+    bar.close()
+    return np.concatenate(chunks)
+
+
+def _save_features(path: Path, features: np.ndarray, extractor: FeatureExtractor,
+                   image_set: ImageSet) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save_npz(path, features=features, identity=np.array(extractor.identity), digest=np.array(image_set.digest()),
-              labels=image_set.labels[:len(features)],
+    _save_npz(path, features=features, identity=np.array(extractor.identity),
+              digest=np.array(image_set.digest()), labels=image_set.labels[:len(features)],
               item_names=np.array(image_set.item_names[:len(features)], dtype=str))

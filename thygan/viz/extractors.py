@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import torch
 
 EXTRACTORS = Registry("feature extractor")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet channel statistics
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -116,15 +118,27 @@ def _missing_module(name: str, module: str, exc: ImportError) -> UserError:
     return UserError(f"--extractor: '{name}' needs {module}, which cannot be imported here ({exc})")
 
 
-def _module_embed(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap a network as an embed function: eval mode, no autograd, float32 output."""
+def _module_embed(net: torch.nn.Module, *,
+                  imagenet_input: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Wrap a network as an embed function: eval mode, no autograd, float32 output.
+
+    Args:
+        net: Takes the uint8 images as they are (the Inception detector), or float input.
+        imagenet_input: Feed ``(x / 255 - mean) / std`` with ImageNet's statistics, the input the
+            classifier backbones are trained on (the study's dlc_main normalises the same way).
+    """
     import torch
 
     net.eval().requires_grad_(False)
 
     @torch.no_grad()
     def embed(images: torch.Tensor) -> torch.Tensor:
-        return net(images).to(torch.float32).flatten(1)
+        x = images
+        if imagenet_input:
+            mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+            std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+            x = (images.to(torch.float32) / 255 - mean) / std
+        return net(x).to(torch.float32).flatten(1)
 
     return embed
 
@@ -150,7 +164,7 @@ def _classifier_extractor(name: str, *, weights: str | None, device: torch.devic
     model = build_model(name, num_classes=2, weights=weights)
     net = feature_extractor(model).to(device)
     identity = f"{name}:" + (weights_digest(weights) if weights else "default")
-    return FeatureExtractor(name, identity, _module_embed(net), device)
+    return FeatureExtractor(name, identity, _module_embed(net, imagenet_input=True), device)
 
 
 @EXTRACTORS.register("resnet50")
@@ -173,4 +187,5 @@ def _load_dlc(*, weights: str | None, device: torch.device) -> FeatureExtractor:
     except ImportError as exc:
         raise _missing_module("dlc", "thygan.classify.models", exc) from None
     net = feature_extractor(load_classifier(weights)).to(device)
-    return FeatureExtractor("dlc", "dlc:" + weights_digest(weights), _module_embed(net), device)
+    embed = _module_embed(net, imagenet_input=True)
+    return FeatureExtractor("dlc", "dlc:" + weights_digest(weights), embed, device)

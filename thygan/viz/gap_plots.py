@@ -68,7 +68,8 @@ def _marker_table(class_keys: np.ndarray, symbols: Sequence[str]) -> dict[str, s
     return {"": symbols[0], **{key: symbols[i % len(symbols)] for i, key in enumerate(keys)}}
 
 
-def scatter_png(data: ScatterData, path, *, title: str, markers_by_class: bool = False, seed: int = 0) -> None:
+def scatter_png(data: ScatterData, path, *, title: str, markers_by_class: bool = False,
+                seed: int = 0) -> None:
     """Write a 2-D or 3-D scatter plot, one colour per set (and a marker per class if asked)."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -76,7 +77,7 @@ def scatter_png(data: ScatterData, path, *, title: str, markers_by_class: bool =
     dims = data.coords.shape[1]
     fig = Figure(figsize=(10, 8), dpi=120)
     ax = fig.add_subplot(projection="3d" if dims == 3 else None)
-    size = float(np.clip(6000 / max(len(data.coords), 1), 2, 30))
+    size = float(np.clip(20000 / max(len(data.coords), 1), 2, 30))
     colours = np.array(data.colours)[data.set_index]
     # Points are drawn in a fixed shuffled order so that no set is buried under the sets drawn after it.
     order = np.random.RandomState(seed).permutation(len(data.coords))
@@ -84,12 +85,14 @@ def scatter_png(data: ScatterData, path, *, title: str, markers_by_class: bool =
     for marker in sorted(set(markers.values())) if markers else [None]:
         keep = order if marker is None else order[np.isin(data.class_keys[order],
                                                            [k for k, m in markers.items() if m == marker])]
-        ax.scatter(*data.coords[keep].T, c=colours[keep], s=size, alpha=0.75, linewidths=0, marker=marker or "o")
-    handles = [Line2D([], [], ls="", marker="o", color=c, label=n) for n, c in zip(data.set_names, data.colours)]
+        ax.scatter(*data.coords[keep].T, c=colours[keep], s=size, alpha=0.75, linewidths=0,
+                   marker=marker or "o")
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=n)
+               for n, c in zip(data.set_names, data.colours, strict=True)]
     if markers:
         handles += [Line2D([], [], ls="", marker=m, color="0.3", label=k) for k, m in markers.items() if k]
     ax.legend(handles=handles, loc="best", fontsize=9, markerscale=1.5)
-    for axis, label in zip("xyz"[:dims], ("UMAP 1", "UMAP 2", "UMAP 3")):
+    for axis, label in zip("xyz"[:dims], ("UMAP 1", "UMAP 2", "UMAP 3")[:dims], strict=True):
         getattr(ax, f"set_{axis}label")(label)
     ax.set_title(title)
     _save_figure(fig, path)
@@ -105,10 +108,10 @@ def scatter_html(data: ScatterData, path, *, title: str, markers_by_class: bool 
 
     symbols = _marker_table(data.class_keys, PLOTLY_SYMBOLS) if markers_by_class else None
     fig = go.Figure()
-    for index, (name, colour) in enumerate(zip(data.set_names, data.colours)):
+    for index, (name, colour) in enumerate(zip(data.set_names, data.colours, strict=True)):
         keep = data.set_index == index
         hover = [f"{name}<br>{cls or 'unlabelled'}<br>{item}"
-                 for cls, item in zip(data.class_keys[keep], data.item_names[keep])]
+                 for cls, item in zip(data.class_keys[keep], data.item_names[keep], strict=True)]
         marker = {"size": 2, "color": colour}
         if symbols:
             marker["symbol"] = [symbols[cls] for cls in data.class_keys[keep]]
@@ -122,10 +125,14 @@ def scatter_html(data: ScatterData, path, *, title: str, markers_by_class: bool 
 
 
 def _data_range(matrix: np.ndarray) -> tuple[float, float]:
-    """Colour range from 0 (or below, for a negative KID) to the largest value."""
+    """Colour range over the values shown, so that pairs differ visibly even when all distances are
+    large (Frechet distances of small samples in 2048-d all carry a large estimation bias)."""
     finite = matrix[np.isfinite(matrix)]
-    low = min(0.0, float(finite.min())) if finite.size else 0.0
-    high = float(finite.max()) if finite.size else 1.0
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    if high <= low:
+        low = min(0.0, low)
     return low, high if high > low else low + 1.0
 
 
@@ -145,7 +152,7 @@ def heatmap_png(matrices: dict[str, np.ndarray], names: Sequence[str], path, *, 
     count = len(names)
     side = 1.5 + 0.8 * count
     fig = Figure(figsize=(side * len(GAP_MEASURES), side + 0.6), dpi=120, layout="constrained")
-    for ax, measure in zip(fig.subplots(1, len(GAP_MEASURES), squeeze=False)[0], GAP_MEASURES):
+    for ax, measure in zip(fig.subplots(1, len(GAP_MEASURES), squeeze=False)[0], GAP_MEASURES, strict=True):
         cmap, value_range = HEATMAP_STYLE[measure]
         matrix = matrices[measure]
         vmin, vmax = value_range or _data_range(matrix)

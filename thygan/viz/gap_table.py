@@ -32,7 +32,7 @@ def shared_classes(a: Embedding, b: Embedding, *, min_size: int) -> list[str]:
 def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]] | None = None,
              per_class: bool = True,      # add a row per class both sets have
              min_class_size: int = 10,    # images a class needs in each set for its own row
-             opts: GapOptions = GapOptions(), progress: bool = False) -> list[dict]:
+             opts: GapOptions | None = None, progress: bool = False) -> list[dict]:
     """One row per (pair, class) with COLUMNS; class 'all' uses every image of both sets.
 
     Args:
@@ -41,11 +41,13 @@ def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]
         per_class: Also compare the images of each shared class (labels matched by class name, or
             by index when a set has no names).
         min_class_size: Skip classes with fewer images than this in either set.
-        opts: Settings of the measures.
+        opts: Settings of the measures (default GapOptions()).
         progress: Show a tqdm bar over the comparisons.
     """
+    from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
+    opts = opts or GapOptions()
     by_name = {e.name: e for e in embeddings}
     pairs = list(pairs) if pairs is not None else default_pairs(list(by_name))
     jobs = []
@@ -55,14 +57,19 @@ def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]
         for key in shared_classes(a, b, min_size=min_class_size) if per_class else []:
             jobs.append((a, b, key, a.class_keys() == key, b.class_keys() == key))
     rows = []
-    for a, b, key, mask_a, mask_b in tqdm(jobs, desc="gap measures", unit="pair", disable=not progress, leave=False):
-        measures = gap_measures(a.features[mask_a], b.features[mask_b], opts=opts)
-        rows.append({"set_a": a.name, "set_b": b.name, "class": key, "n_a": int(mask_a.sum()),
-                     "n_b": int(mask_b.sum()), **measures})
+    bar = tqdm(jobs, desc="gap measures", unit="pair", disable=not progress, leave=False)
+    # One BLAS thread: the per-pair matrices are small, and OpenBLAS's threads then spend more on
+    # synchronising than they gain; on a busy 2-core machine they made the measures 5-50x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for a, b, key, mask_a, mask_b in bar:
+            measures = gap_measures(a.features[mask_a], b.features[mask_b], opts=opts)
+            rows.append({"set_a": a.name, "set_b": b.name, "class": key, "n_a": int(mask_a.sum()),
+                         "n_b": int(mask_b.sum()), **measures})
     return rows
 
 
-def gap_matrix(rows: Sequence[dict], names: Sequence[str], measure: str, *, cls: str = ALL_CLASSES) -> np.ndarray:
+def gap_matrix(rows: Sequence[dict], names: Sequence[str], measure: str, *,
+               cls: str = ALL_CLASSES) -> np.ndarray:
     """[S, S] symmetric matrix of ``measure`` over the given set names (NaN where not compared)."""
     index = {name: i for i, name in enumerate(names)}
     matrix = np.full([len(names), len(names)], np.nan)

@@ -7,9 +7,8 @@ A set is given on the command line as ``NAME=SOURCE[:key=value]...``:
   a fixed random subset of N images.
 - ``gan=run/network-snapshot-000400.safetensors:class=all:seeds=0-749``: images generated on the
   fly (seeds inclusive, as in generate.py; ``trunc=``, ``noise=`` as there). Label = class index.
-- ``gan=data/gan_params/cv_bi100.json``: a study recipe (gan_params), its seeds end-exclusive as
-  the study wrote them; ``network=`` overrides the network path stored in it. Label = the
-  recipe's ``class_map`` entry, i.e. the downstream label the images are mixed in with.
+- A study recipe (gan_params JSON) is recognised and refused with a hint until
+  ``thygan.data.recipes`` provides its reader; give the network, classes and seeds instead.
 - ``color=orchid`` sets the set's plot colour (any matplotlib / CSS colour name or #rrggbb).
 
 Each set has a content digest (the image bytes and labels, or the network weights and the
@@ -29,7 +28,7 @@ import torch
 
 from thygan.errors import UserError
 
-SET_KEYS = ("max", "class", "seeds", "trunc", "noise", "network", "color")
+SET_KEYS = ("max", "class", "seeds", "trunc", "noise", "color")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&+()-]*$")
 SUBSET_SEED = 0  # the max=N subset is a fixed draw, so re-runs hit the cache
 
@@ -57,7 +56,8 @@ def parse_set_spec(text: str, *, flag: str = "--set") -> SetSpec:
     for part in parts:
         key, sep, value = part.partition("=")
         if not sep or key not in SET_KEYS or not value:
-            raise UserError(f"{flag}: '{part}' in '{text}' is not key=value with key one of {', '.join(SET_KEYS)}")
+            raise UserError(f"{flag}: '{part}' in '{text}' is not key=value with key one of "
+                            f"{', '.join(SET_KEYS)}")
         if key in options:
             raise UserError(f"{flag}: '{key}' given twice in '{text}'")
         options[key] = value
@@ -137,7 +137,7 @@ class FolderSet(ImageSet):
     def digest(self) -> str:
         if self._digest is None:
             h = hashlib.sha256(b"folder-set:v1\0")
-            for name, label in zip(self.item_names, self.labels):
+            for name, label in zip(self.item_names, self.labels, strict=True):
                 h.update(f"{name}\0{label}\0".encode())
                 h.update(hashlib.sha256(self._files.read(name)).digest())
             h.update(json.dumps(self.class_names).encode())
@@ -152,11 +152,12 @@ class FolderSet(ImageSet):
 
 
 def _has_labels(data: bytes) -> bool:
+    """Whether a dataset.json holds labels; a damaged one counts, so that ImageFolderDataset reports it."""
     try:
         content = json.loads(data)
     except ValueError:
-        return False  # ImageFolderDataset reports a broken file when it is actually needed
-    return isinstance(content, dict) and content.get("labels") is not None
+        return True
+    return not isinstance(content, dict) or content.get("labels") is not None
 
 
 def _subset(num: int, max_text: str | None, *, flag: str) -> np.ndarray:
@@ -174,8 +175,8 @@ class GeneratedSet(ImageSet):
     """Images drawn from a generator: a list of (class index, seed, label) jobs."""
 
     def __init__(self, name: str, *, color: str | None, G: torch.nn.Module, weights_file: Path,
-                 jobs: list[tuple[int | None, int, int]], class_names: list[str] | None, truncation_psi: float,
-                 noise_mode: str, device: torch.device, batch_size: int):
+                 jobs: list[tuple[int | None, int, int]], class_names: list[str] | None,
+                 truncation_psi: float, noise_mode: str, device: torch.device, batch_size: int):
         self.name, self.color, self.G = name, color, G
         self._jobs, self._weights_file = jobs, weights_file
         self._psi, self._noise_mode = truncation_psi, noise_mode
@@ -205,8 +206,9 @@ class GeneratedSet(ImageSet):
             while run < len(jobs) and jobs[run][0] == class_idx:
                 run += 1
             seeds = [seed for _, seed, _ in jobs[:run]]
-            for _, image in synthesize(G, seeds, class_idx, truncation_psi=self._psi, noise_mode=self._noise_mode,
-                                       batch_size=self._batch_size, device=self._device):
+            for _, image in synthesize(G, seeds, class_idx, truncation_psi=self._psi,
+                                       noise_mode=self._noise_mode, batch_size=self._batch_size,
+                                       device=self._device):
                 yield to_rgb(image)
             jobs = jobs[run:]
 
@@ -217,7 +219,8 @@ def _network_set(spec: SetSpec, *, device: torch.device, batch_size: int, flag: 
 
     where = f"{flag} {spec.name}"
     if "seeds" not in spec.options:
-        raise UserError(f"{where}: a network source needs seeds=, e.g. {spec.name}={spec.source}:class=all:seeds=0-99")
+        raise UserError(f"{where}: a network source needs seeds=, e.g. "
+                        f"{spec.name}={spec.source}:class=all:seeds=0-99")
     unknown = set(spec.options) - {"class", "seeds", "trunc", "noise", "color"}
     if unknown:
         raise UserError(f"{where}: {', '.join(sorted(unknown))} does not apply to a network source")
@@ -227,11 +230,12 @@ def _network_set(spec: SetSpec, *, device: torch.device, batch_size: int, flag: 
         classes = resolve_classes(spec.options.get("class"), G.c_dim, loaded.class_names)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-    jobs = [(choice.index, seed, -1 if choice.index is None else choice.index) for choice in classes for seed in seeds]
+    jobs = [(choice.index, seed, -1 if choice.index is None else choice.index)
+            for choice in classes for seed in seeds]
     return GeneratedSet(spec.name, color=spec.options.get("color"), G=G, weights_file=loaded.weights_file,
                         jobs=jobs, class_names=loaded.class_names,
-                        truncation_psi=_float_option(spec, "trunc", 1.0, where), noise_mode=_noise_option(spec, where),
-                        device=device, batch_size=batch_size)
+                        truncation_psi=_float_option(spec, "trunc", 1.0, where),
+                        noise_mode=_noise_option(spec, where), device=device, batch_size=batch_size)
 
 
 def _load_generator(network: str):
@@ -270,9 +274,9 @@ def is_recipe_file(path: Path) -> bool:
     return isinstance(content, dict) and "classes" in content and "seeds" in content
 
 
-def _recipe_set(spec: SetSpec, *, device: torch.device, batch_size: int, flag: str) -> GeneratedSet:
-    """``NAME=RECIPE.json[:network=...]``: what the study's dlc_main would have mixed in."""
-    raise UserError(f"{flag} {spec.name}: recipes are not supported yet (thygan.data.recipes is missing)")
+def _refuse_recipe(spec: SetSpec, *, flag: str) -> None:
+    raise UserError(f"{flag} {spec.name}: gan_params recipes are not read here yet (waiting for "
+                    f"thygan.data.recipes); give NAME=NETWORK:class=C:seeds=A-B for each class instead")
 
 
 def open_image_set(spec: SetSpec, *, device: torch.device | str = "cpu", batch_size: int = 8,
@@ -288,8 +292,9 @@ def open_image_set(spec: SetSpec, *, device: torch.device | str = "cpu", batch_s
     device = torch.device(device)
     path = Path(spec.source)
     if is_recipe_file(path):
-        return _recipe_set(spec, device=device, batch_size=batch_size, flag=flag)
-    if path.suffix.lower() in (".pkl", ".safetensors", ".json") or (not path.exists() and "seeds" in spec.options):
+        _refuse_recipe(spec, flag=flag)
+    network_stem = not path.exists() and "seeds" in spec.options  # a checkpoint named without its suffix
+    if path.suffix.lower() in (".pkl", ".safetensors", ".json") or network_stem:
         return _network_set(spec, device=device, batch_size=batch_size, flag=flag)
     if not path.exists():
         raise UserError(f"{flag} {spec.name}: no such folder, zip or network file '{spec.source}'")

@@ -41,7 +41,8 @@ def enable_jit_cache() -> int:
     return switched
 
 
-def fit_umap(features: np.ndarray, *, n_components: int = 2,  # output dimensions (2 or 3)
+def fit_umap(features: np.ndarray, *,
+             n_components: int = 2,            # output dimensions (2 or 3)
              seed: int = 42,                   # random_state (the study's)
              n_neighbors: int = 15,            # local neighbourhood size (umap-learn default)
              min_dist: float = 0.1,            # how tightly points pack (umap-learn default)
@@ -56,8 +57,9 @@ def fit_umap(features: np.ndarray, *, n_components: int = 2,  # output dimension
     import umap
 
     n_neighbors = max(2, min(n_neighbors, len(features) - 1))
-    reducer = umap.UMAP(n_components=n_components, random_state=seed, n_neighbors=n_neighbors, min_dist=min_dist,
-                        n_epochs=n_epochs, init="random" if n_components == 3 else "spectral")
+    init = "random" if n_components == 3 else "spectral"
+    reducer = umap.UMAP(n_components=n_components, random_state=seed, n_neighbors=n_neighbors,
+                        min_dist=min_dist, n_epochs=n_epochs, init=init)
     with warnings.catch_warnings():
         # "n_jobs overridden to 1 by setting random_state": the reproducibility we asked for.
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
