@@ -106,9 +106,10 @@ def test_network_without_dataset_options_needs_data(setup):
 
 
 def test_folder_mode_checks_counts_and_labels(setup):
-    result = invoke("--real", setup["data"], "--fake", setup["data"], "--metrics=fid50_full", "--detector",
-                    setup["detector"])
+    result = invoke("--real", setup["data"], "--fake", setup["data"], "--metrics=fid5_full,fid50_full",
+                    "--detector", setup["detector"], "--outdir", setup["tmp"] / "scores")
     assert result.exit_code == 2 and "--fake: 50 images are needed" in result.output
+    assert not (setup["tmp"] / "scores").exists()  # refused before the first metric ran
     result = invoke("--real", setup["data"], "--fake", setup["data"], "--metrics=fid5_full_perclass",
                     "--detector", setup["detector"])
     assert result.exit_code == 2 and "needs a conditional --network" in result.output

@@ -121,6 +121,7 @@ def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors)
             raise UserError(f"--metrics: {spec.name} needs a conditional --network and a dataset with "
                             f"class labels")
         detectors.check_available(spec)
+        target.inputs.fakes(spec.num_gen)  # a folder with too few images fails here, before any pass
 
 
 def run_calc_job(job: CalcJob) -> list[dict]:
