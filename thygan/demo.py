@@ -34,6 +34,7 @@ class DemoOptions:
     magnification: float = 10.0      # objective magnification the slide is tiled at
     kimg: int = 2                    # GAN training length
     cfg: str = "cpu32"               # training preset
+    fid_images: int = 100            # generated images per class for the per-class FID
 
 
 def demo_steps(opts: DemoOptions) -> list[DemoStep]:
@@ -43,7 +44,7 @@ def demo_steps(opts: DemoOptions) -> list[DemoStep]:
         DemoStep("Tile the bundled H&E slide by its region annotations",
                  ["sample-tiles", f"--slide={SAMPLE_DIR / 'CMU-1-Small-Region.svs'}",
                   f"--annotations={SAMPLE_DIR / 'annotations.geojson'}", f"--tile={opts.tile}",
-                  f"--magnification={opts.magnification:g}", "--stride=" + str(opts.tile // 2), f"--dest={tiles}"],
+                  f"--magnification={opts.magnification:g}", f"--dest={tiles}"],
                  tiles / "dataset.json"),
         DemoStep("Pack the tiles into a training dataset (StyleGAN2-ADA layout)",
                  ["dataset-tool", f"--source={tiles}", f"--dest={zip_path}"], zip_path),
@@ -87,6 +88,14 @@ def _resume_interrupted_training(step: DemoStep, opts: DemoOptions) -> None:
             return
 
 
+def _print_metric(path: Path) -> None:
+    import json
+
+    record = json.loads(path.read_text().splitlines()[-1])
+    scores = "  ".join(f"{key} {value:.1f}" for key, value in record["results"].items())
+    print(f"   {scores}\n   (small-count FID on a few minutes of CPU training: a smoke signal, not a paper number)")
+
+
 def run_demo(opts: DemoOptions) -> None:
     opts.outdir.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -103,10 +112,17 @@ def run_demo(opts: DemoOptions) -> None:
                      f"--outdir={opts.outdir / 'generated'}"], opts.outdir / "generated" / "grid.png")
     _run(grid)
     run_dir = network.parent
+    metric = f"fid{opts.fid_images}_full_perclass"
+    fid = DemoStep(f"Score the generator: per-class FID ({opts.fid_images} fakes per class against all reals)",
+                   ["metrics", f"--network={network}", f"--metrics={metric}",
+                    f"--data={opts.outdir / 'tiles.zip'}", "--mirror=0"], run_dir / f"metric-{metric}.jsonl")
+    _run(fid)
+    _print_metric(fid.done)
     print(f"\nDemo finished in {time.time() - start:.0f} s. Results in {opts.outdir}/:")
     for path, what in [(opts.outdir / "tiles", "labelled tiles + dataset.json (patients in 'meta')"),
                        (run_dir / "reals.png", "real tiles, one row per class"),
                        (run_dir / "log.txt", "training log, one line per tick"),
                        (network, "the trained network (load it with generate.py)"),
-                       (grid.done, "generated tiles, one row per class")]:
+                       (grid.done, "generated tiles, one row per class"),
+                       (fid.done, "FID per class and their mean (reference jsonl format)")]:
         print(f"  {path}  - {what}")
