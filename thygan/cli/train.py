@@ -34,7 +34,8 @@ from thygan.errors import UserError
 @click.option("--batch", type=click.IntRange(min=1), metavar="INT", help="Override total batch size.")
 @click.option("--aug", type=click.Choice(["noaug", "ada", "fixed"]), metavar="MODE",
               help="Augmentation mode: noaug, ada or fixed [default: ada].")
-@click.option("--p", type=click.FloatRange(min=0, max=1), metavar="FLOAT", help="Augmentation probability for --aug=fixed.")
+@click.option("--p", type=click.FloatRange(min=0, max=1), metavar="FLOAT",
+              help="Augmentation probability for --aug=fixed.")
 @click.option("--target", type=click.FloatRange(min=0, max=1), metavar="FLOAT", help="ADA target value [default: 0.6].")
 @click.option("--augpipe", metavar="NAME",
               type=click.Choice(["blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn",

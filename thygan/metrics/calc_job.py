@@ -10,8 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
+from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
 from thygan.metrics.report import append_metric_jsonl, format_results, metric_record
@@ -54,14 +53,6 @@ def parse_metric_list(text: str) -> list[MetricSpec]:
     if not names:
         raise UserError("--metrics: expected at least one metric name, e.g. fid50k_full")
     return [METRICS.lookup(name, lambda message: UserError(f"--metrics: {message}")) for name in names]
-
-
-def _device(name: str) -> str:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device: cuda was asked for but no CUDA device is available")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _recorded_data(meta: dict) -> dict:
@@ -133,7 +124,7 @@ def run_calc_job(job: CalcJob) -> list[dict]:
     if not job.network and not (job.real or job.fake):
         raise UserError("--network: give a network file, or --real and --fake image folders")
     options = MetricOptions(detector=job.detector, vgg16=job.vgg16, cache_dir=job.cache_dir,
-                            batch_size=job.batch_size, device=_device(job.device), seed=job.seed,
+                            batch_size=job.batch_size, device=pick_device(job.device).type, seed=job.seed,
                             verbose=job.verbose)
     target = _network_target(job, options) if job.network else _folder_target(job, specs, options)
     detectors = Detectors(options)

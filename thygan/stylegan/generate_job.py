@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dnnlib import parse_num_range
+from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.io.images import save_png
@@ -91,14 +92,6 @@ def _class_folder(index: int, names: list[str]) -> str:
 
 def seed_filename(seed: int) -> str:
     return f"seed{seed:04d}.png"
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device: cuda was asked for but no CUDA device is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def _file_digest(path: Path) -> str:

@@ -12,6 +12,7 @@ import torch
 
 from dnnlib.run_dir import make_run_dir
 from dnnlib.tee import Tee
+from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.stylegan.train_setup import TrainFlags, default_metrics, resolve_training_options
 from thygan.stylegan.training_options import TrainingOptions, options_from_dict, options_to_json
@@ -42,14 +43,6 @@ class StopFlag:
         return self.requested
 
 
-def _pick_device(name: str) -> str:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device: cuda was asked for but no CUDA device is available")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _probe_dataset(flags: TrainFlags):
     from thygan.data.dataset import ImageFolderDataset
 
@@ -65,7 +58,7 @@ def _probe_dataset(flags: TrainFlags):
 def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
     from thygan.stylegan.presets import PRESETS
 
-    device = _pick_device(flags.device)
+    device = pick_device(flags.device).type
     opts, desc = resolve_training_options(flags, _probe_dataset(flags), device)
     if device == "cpu" and flags.gpus > 1:
         print(f"note: --gpus={flags.gpus} on CPU runs {flags.gpus} processes with the gloo backend")
