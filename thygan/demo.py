@@ -32,7 +32,7 @@ class DemoOptions:
     outdir: Path = Path("demo_out")  # everything the demo writes
     tile: int = 32                   # tile size in pixels (a power of two)
     magnification: float = 10.0      # objective magnification the slide is tiled at
-    kimg: int = 2                    # GAN training length
+    kimg: int = 4                    # GAN training length
     cfg: str = "cpu32"               # training preset
     fid_images: int = 100            # generated images per class for the per-class FID
 

@@ -12,7 +12,7 @@ from thygan.cli.command import Command
               help="Where every result goes; re-running reuses finished steps.")
 @click.option("--tile", type=click.Choice(["32", "64"]), default="32", show_default=True,
               help="Tile size in pixels (64 px takes about 4x longer to train).")
-@click.option("--kimg", type=click.IntRange(min=1), default=2, show_default=True, metavar="INT",
+@click.option("--kimg", type=click.IntRange(min=1), default=4, show_default=True, metavar="INT",
               help="GAN training length in thousands of images.")
 def demo_command(outdir, tile, kimg):
     """Tile the bundled slide, train a conditional GAN on CPU, and generate a class grid.
