@@ -6,18 +6,10 @@ import re
 import time
 from pathlib import Path
 
+from dnnlib.duration import format_duration
 from thygan.io.atomic import atomic_write_text
 
 _SNAPSHOT_KIMG = re.compile(r"network-snapshot-(\d+)")
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def metric_record(name: str, results: dict, *, total_time: float, num_gpus: int,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dnnlib.duration import format_duration
 from thygan.stylegan.training_options import AugmentOptions, DataOptions, TrainingOptions
 
 
@@ -142,22 +143,13 @@ def save_grid(path: Path, images: np.ndarray) -> None:
     save_png(path, image_grid(images, padding=0))
 
 
-def _format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
-
-
 def tick_line(progress, timing: dict, augment_p: float, stats: dict) -> str:
     """One fixed-width line per tick."""
     def mean(name: str) -> float:
         return stats.get(name, {}).get("mean", float("nan"))
 
     return (f"tick {progress.tick:<5d} kimg {progress.cur_nimg / 1000:<8.1f} "
-            f"time {_format_duration(timing['total_sec']):<9s} sec/tick {timing['sec_per_tick']:<7.1f} "
+            f"time {format_duration(timing['total_sec']):<9s} sec/tick {timing['sec_per_tick']:<7.1f} "
             f"sec/kimg {timing['sec_per_kimg']:<7.2f} cpumem {timing['cpumem_gb']:<5.2f} "
             f"gpumem {timing['gpumem_gb']:<5.2f} augment {augment_p:<6.3f} "
             f"loss/G {mean('Loss/G/loss'):<6.3f} loss/D {mean('Loss/D/loss'):<6.3f} "
