@@ -4,7 +4,10 @@ counters). Both are thygan checkpoints (safetensors + JSON), written atomically;
 training state is kept, since it is as large as the networks twice over.
 
 A pair counts as complete once both JSON files exist (a checkpoint's JSON is written last), so a
-process killed at any moment leaves the previous complete pair as the one ``--resume`` picks.
+process killed at any moment leaves the previous complete pair as the one ``--resume`` picks. A pair
+rewritten under the same name (ticks under 1 kimg, or a final snapshot in the kimg of the last one) is
+first set aside as ``*.prev``, snapshot JSON first; ``latest_snapshot`` puts it back when the rewrite
+did not finish, and drops it when it did.
 """
 
 import re
@@ -57,14 +60,52 @@ def save_snapshot(run_dir: Path, *, opts, G, D, G_ema, phases, loss, augment_pip
         extra_tensors["augment_pipe"] = augment
     counters = {"cur_nimg": progress.cur_nimg, "batch_idx": progress.batch_idx, "tick": progress.tick,
                 "tick_start_nimg": progress.tick_start_nimg}
+    set_aside = _set_aside_pair(run_dir, kimg)
     save_checkpoint(state_stem(run_dir, kimg), networks={}, extra_tensors=extra_tensors, cur_nimg=progress.cur_nimg,
                     extra={"progress": counters, "optimizers": layouts})
     weights, _ = save_checkpoint(snapshot_stem(run_dir, kimg), networks={"G": G, "D": D, "G_ema": G_ema},
                                  extra_tensors={"augment_pipe": augment} if augment else None,
                                  class_names=class_names, training_options=options_to_dict(opts),
                                  cur_nimg=progress.cur_nimg, extra={"progress": counters})
+    for path in set_aside:
+        path.unlink(missing_ok=True)
     _remove_older_states(run_dir, keep=kimg)
     return weights
+
+
+def _pair_files(run_dir: Path, kimg: int) -> list[Path]:
+    """The files of a snapshot pair, the commit marker (the snapshot's JSON) first."""
+    snapshot_weights, snapshot_json = checkpoint_paths(snapshot_stem(run_dir, kimg))
+    state_weights, state_json = checkpoint_paths(state_stem(run_dir, kimg))
+    return [snapshot_json, snapshot_weights, state_json, state_weights]
+
+
+def _prev(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
+
+
+def _set_aside_pair(run_dir: Path, kimg: int) -> list[Path]:
+    """Rename an existing pair of this name to ``*.prev`` (each rename atomic); returns the new names."""
+    moved = []
+    for path in _pair_files(run_dir, kimg):
+        if path.exists():
+            path.replace(_prev(path))
+            moved.append(_prev(path))
+    return moved
+
+
+def _recover_set_aside(run_dir: Path) -> None:
+    """Finish what a killed rewrite left: keep the new pair if its snapshot JSON landed, else restore."""
+    for prev_json in Path(run_dir).glob("network-snapshot-*.json.prev"):
+        kimg = int(re.search(r"(\d+)", prev_json.name).group(1))
+        files = _pair_files(run_dir, kimg)
+        rewrite_finished = files[0].exists()
+        for path in files:
+            if _prev(path).exists():
+                if rewrite_finished:
+                    _prev(path).unlink()
+                else:
+                    _prev(path).replace(path)
 
 
 def _remove_older_states(run_dir: Path, *, keep: int) -> None:
@@ -76,6 +117,7 @@ def _remove_older_states(run_dir: Path, *, keep: int) -> None:
 
 def latest_snapshot(run_dir: Path) -> Path | None:
     """The newest complete network snapshot in a run folder (preferring ones with a training state)."""
+    _recover_set_aside(run_dir)
     complete = []
     for path in Path(run_dir).iterdir():
         match = SNAPSHOT_PATTERN.match(path.name)
@@ -91,6 +133,8 @@ def load_training_state(path: str | Path, *, G, D, G_ema, phases, loss, augment_
     from thygan.io.network_file import load_network_file
     from thygan.stylegan.training_loop import Progress
 
+    if not str(path).endswith(".pkl"):
+        _recover_set_aside(Path(path).parent)
     loaded = load_network_file(path)
     for name, module in (("G", G), ("D", D), ("G_ema", G_ema)):
         source = loaded.networks.get(name)
