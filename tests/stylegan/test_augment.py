@@ -13,12 +13,8 @@ from thygan.stylegan.augment import AUGPIPE_SPECS, AugmentPipe, build_augment_pi
 
 
 @pytest.fixture(autouse=True)
-def _single_thread():
-    """Small tensors gain nothing from intra-op threads on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(single_thread):
+    """The augmentation tests run on one thread (see tests/conftest.py)."""
 
 
 def make_pipe(p: float = 1.0, **kwargs) -> AugmentPipe:

@@ -18,6 +18,9 @@ COMMANDS = {
     "sample-tiles": "thygan.cli.sample_tiles:sample_tiles_command",
     "metrics": "thygan.cli.metrics:metrics_command",
     "domain-gap": "thygan.cli.domain_gap:domain_gap_command",
+    "dlc-train": "thygan.cli.dlc_train:dlc_train_command",
+    "dlc-eval": "thygan.cli.dlc_eval:dlc_eval_command",
+    "dlc-cv": "thygan.cli.dlc_cv:dlc_cv_command",
 }
 
 

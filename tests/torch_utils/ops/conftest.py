@@ -6,13 +6,8 @@ from safetensors.torch import load_file
 
 
 @pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny ops gain nothing from intra-op threads, and on a busy 2-core machine the threads'
-    contention made gradgradcheck 20-50x slower; run each test on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(single_thread):
+    """The op tests run on one thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,200 @@
+"""thygan dlc-cv: every fold of a split folder x every gan_params recipe, trained and evaluated,
+then one comparison table - the study's main result (patient accuracy per fold, mean +- sd) with
+macro F1, balanced accuracy, ROC AUC and 95% intervals, plus the same models on an external set.
+
+Layout under ``out_dir``: ``{recipe}/cv{k}/`` holds the training run of fold k (options.json,
+train_log.txt, vl_*.safetensors, training_results.json, Training_Curves.png), its ``test/`` and
+``external/`` evaluations (eval_log.txt, test_preds.csv, Conf_Matrix.png, metrics.json);
+``comparison.csv`` / ``comparison_folds.csv`` / ``comparison.md`` / ``comparison.png`` summarise.
+Finished trainings and evaluations are reused when the command is re-run, an interrupted training
+resumes, so the comparison can be stopped and continued at any point.
+
+The interval of a row is the 95% t-interval of the mean over folds (mean +- t(0.975, k-1) sd / sqrt k,
+clipped to [0, 1]);
+the sd is the sample sd (ddof 1), as the study's "84.01 +- 5.85".
+"""
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from thygan.classify.evaluate import METRICS_FILE, evaluate_model
+from thygan.classify.options import EvalOptions, TrainOptions, namespace_line, options_to_json
+from thygan.classify.reports import comparison_plot, markdown_table, write_csv
+from thygan.classify.train import LOG_FILE, RESULTS_FILE, train_classifier, write_options
+from thygan.data.recipes import recipe_name
+from thygan.errors import UserError
+from thygan.io.atomic import atomic_write_text
+
+METRIC_COLUMNS = {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc.",
+                  "roc_auc": "ROC AUC"}
+
+
+@dataclass(frozen=True)
+class ExternalSet:
+    """A labelled set evaluated by every fold's model (the study's Nikiforov + TCGA cohort)."""
+
+    name: str
+    src_dir: str
+    labels: str
+    split_file: str | None = None
+    split_key: str = "test"
+
+
+def find_split_files(split_dir: str | Path, folds: list[int] | None, *, inner: int = 0) -> dict[int, Path]:
+    """Fold k -> its split file: ``cv_splits/cv{k}_splits/cv_split_{k}_{inner}.json`` (what ``thygan splits``
+    writes), or ``cv_split_{k}_{inner}.json`` / ``cv{k}_split.json`` directly in ``split_dir``."""
+    root = Path(split_dir)
+    if not root.is_dir():
+        raise UserError(f"--split_dir: {root} is not a folder")
+    found: dict[int, Path] = {}
+    patient_files: dict[int, Path] = {}  # cv{k}_split.json hold inner fold 0 only
+    for path in sorted(root.rglob("*.json")):
+        if match := re.fullmatch(rf"cv_split_(\d+)_{inner}\.json", path.name):
+            found.setdefault(int(match.group(1)), path)
+        elif inner == 0 and (match := re.fullmatch(r"cv(\d+)_split\.json", path.name)):
+            patient_files.setdefault(int(match.group(1)), path)
+    found = patient_files | found
+    if not found:
+        raise UserError(f"--split_dir: no cv_split_<k>_{inner}.json or cv<k>_split.json under {root} "
+                        f"(write them with `thygan splits --dest`)")
+    if folds is None:
+        return dict(sorted(found.items()))
+    missing = [k for k in folds if k not in found]
+    if missing:
+        raise UserError(f"--folds: fold {missing[0]} has no split file under {root} (found {sorted(found)})")
+    return {k: found[k] for k in folds}
+
+
+def mean_interval(values: list[float]) -> tuple[float, float, float | None, float | None]:
+    """(mean, sample sd, low, high) of the 95% t-interval of the mean; sd/interval need 2+ values."""
+    from scipy.stats import t
+
+    array = np.asarray(values, np.float64)
+    mean = float(array.mean())
+    if array.size < 2:
+        return mean, 0.0, None, None
+    sd = float(array.std(ddof=1))
+    half = float(t.ppf(0.975, array.size - 1) * sd / np.sqrt(array.size))
+    return mean, sd, mean - half, mean + half
+
+
+def _job_options(base: TrainOptions, out_dir: Path, recipe: str, fold: int, split_file: Path) -> TrainOptions:
+    gan_params = None if recipe_name(recipe) == "none" else recipe
+    return dataclasses.replace(base, out_dir=str(out_dir), split_file=str(split_file), gan_params=gan_params,
+                               run_id=f"{recipe_name(recipe)}_cv{fold}",
+                               gan_cache=base.gan_cache or str(out_dir / "gan_cache"))
+
+
+def _train_fold(opts: TrainOptions, run_dir: Path, echo: Callable[[str], None]) -> dict:
+    results_file = run_dir / RESULTS_FILE
+    if results_file.is_file():
+        echo(f"{run_dir}: trained already")
+        return json.loads(results_file.read_text())
+    if (run_dir / "options.json").is_file():
+        if (run_dir / "options.json").read_text() != options_to_json(opts):
+            raise UserError(f"--out_dir: {run_dir} was trained with other options; use another --out_dir")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_options(run_dir, opts)
+        with open(run_dir / LOG_FILE, "a", encoding="utf-8") as file:
+            file.write(namespace_line(opts) + "\n")
+    return train_classifier(opts, run_dir, echo=echo)
+
+
+def _evaluate(opts: EvalOptions, eval_dir: Path, echo: Callable[[str], None]) -> dict:
+    if (eval_dir / METRICS_FILE).is_file():
+        return json.loads((eval_dir / METRICS_FILE).read_text())
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    return evaluate_model(opts, eval_dir, echo=echo)
+
+
+def run_cv(base: TrainOptions, *, split_files: dict[int, Path], recipes: list[str], out_dir: str | Path,
+           external: ExternalSet | None = None, bootstrap: int = 1000, eval_batch_size: int = 20,
+           echo: Callable[[str], None] = print) -> list[dict]:
+    """Train and evaluate every (recipe, fold); write the comparison; returns the per-fold rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fold_rows = []
+    for recipe in recipes:
+        for fold, split_file in split_files.items():
+            opts = _job_options(base, out_dir, recipe, fold, split_file)
+            run_dir = out_dir / recipe_name(recipe) / f"cv{fold}"
+            echo(f"== gan_params {recipe_name(recipe)}, fold {fold}: {split_file}")
+            results = _train_fold(opts, run_dir, echo)
+            if not results.get("finished", True):
+                raise UserError("interrupted; re-run the same command to continue")
+            model = run_dir / results["best_model"]
+            sets = [("cv test", run_dir / "test", dict(src_dir=base.src_dir, labels=base.labels,
+                                                        split_file=str(split_file), split_key="test"))]
+            if external is not None:
+                sets.append((external.name, run_dir / "external",
+                             dict(src_dir=external.src_dir, labels=external.labels, split_file=external.split_file,
+                                  split_key=external.split_key)))
+            for set_name, eval_dir, data in sets:
+                eval_opts = EvalOptions(**data, out_dir=str(eval_dir), run_id=set_name, mdl_loc=str(model),
+                                        batch_size=eval_batch_size, workers=base.workers, crop_size=base.crop_size,
+                                        model_type=base.model_type, eval_crop=base.eval_crop, bootstrap=bootstrap,
+                                        seed=base.seed, device=base.device)
+                metrics = _evaluate(eval_opts, eval_dir, echo)["patient_level"]
+                fold_rows.append({"gan_params": recipe_name(recipe), "set": set_name, "fold": fold,
+                                  "correct": metrics["correct"], "total": metrics["total"]}
+                                 | {key: metrics[key] for key in METRIC_COLUMNS})
+    write_comparison(fold_rows, out_dir)
+    echo(f"comparison written to {out_dir}/comparison.md:")
+    echo((out_dir / "comparison.md").read_text())
+    return fold_rows
+
+
+def _bounded_interval(values: list[float]) -> tuple[float, float, float | None, float | None]:
+    """mean_interval with the interval clipped to [0, 1], where every metric of the table lives."""
+    mean, sd, low, high = mean_interval(values)
+    return (mean, sd, None, None) if low is None else (mean, sd, max(low, 0.0), min(high, 1.0))
+
+
+def _cell(values: list[float]) -> tuple[str, str]:
+    mean, sd, low, high = _bounded_interval(values)
+    interval = "" if low is None else f"[{100 * low:.2f}, {100 * high:.2f}]"
+    return f"{100 * mean:.2f} ± {100 * sd:.2f}", interval
+
+
+def write_comparison(fold_rows: list[dict], out_dir: Path) -> None:
+    """comparison_folds.csv (one row per recipe x set x fold), comparison.csv (means, sds, intervals),
+    comparison.md (the study's table layout) and comparison.png (accuracy bars with intervals)."""
+    write_csv(out_dir / "comparison_folds.csv", fold_rows)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in fold_rows:
+        groups.setdefault((row["gan_params"], row["set"]), []).append(row)
+    summary, table, bars = [], [], []
+    folds = sorted({row["fold"] for row in fold_rows})
+    for (recipe, set_name), rows in groups.items():
+        by_fold = {row["fold"]: row for row in rows}
+        line = {"gan_params": recipe, "set": set_name}
+        line |= {f"cv{k}": (f"{100 * by_fold[k]['accuracy']:.2f} ({by_fold[k]['correct']}/{by_fold[k]['total']})"
+                            if k in by_fold else "") for k in folds}
+        numbers = {"gan_params": recipe, "set": set_name, "folds": len(rows)}
+        for key, title in METRIC_COLUMNS.items():
+            values = [row[key] for row in rows if row[key] is not None]
+            if not values:
+                line[title] = "n/a"
+                numbers |= {f"{key}_mean": None, f"{key}_sd": None, f"{key}_low": None, f"{key}_high": None}
+                continue
+            text, interval = _cell(values)
+            line[title] = text
+            if key == "accuracy":
+                line["accuracy 95% CI"] = interval
+            mean, sd, low, high = _bounded_interval(values)
+            numbers |= {f"{key}_mean": mean, f"{key}_sd": sd, f"{key}_low": low, f"{key}_high": high}
+        table.append(line)
+        summary.append(numbers)
+        bars.append({"recipe": recipe, "set": set_name, "mean": numbers["accuracy_mean"],
+                     "low": numbers["accuracy_low"], "high": numbers["accuracy_high"]})
+    write_csv(out_dir / "comparison.csv", summary)
+    atomic_write_text(out_dir / "comparison.md", "Patient-level accuracy per fold (correct/patients), "
+                      "mean ± sd over folds (%):\n\n" + markdown_table(table))
+    comparison_plot(bars, out_dir / "comparison.png")

@@ -1,0 +1,127 @@
+"""The study's dlc_eval.py, deterministic: predictions for a labelled set, ``test_preds.csv``,
+``patient_preds.csv``, the patient-level confusion matrix and log lines, and ``metrics.json``
+(patient- and image-level metrics, per-class and per-diagnosis tables, bootstrap 95% intervals).
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from thygan.classify.data import EvalDataset, class_names_of, real_items
+from thygan.classify.models import read_classifier
+from thygan.classify.options import EvalOptions, namespace_line, options_to_json
+from thygan.classify.patient_metrics import (
+    aggregate_patients,
+    bootstrap_intervals,
+    confusion,
+    per_class_table,
+    per_diagnosis_accuracy,
+    study_log_lines,
+    summary_metrics,
+)
+from thygan.classify.reports import confusion_matrix_plot, write_csv
+from thygan.classify.train import RunLog, predict_probs
+from thygan.data.splits import patient_sort_key
+from thygan.errors import UserError
+from thygan.io.atomic import atomic_write_text
+
+LOG_FILE = "eval_log.txt"
+METRICS_FILE = "metrics.json"
+
+
+def evaluation_items(opts: EvalOptions):
+    """(items, labels table) of the evaluated set: the split's ``split_key`` list, or every image."""
+    from thygan.data.labels import read_labels
+    from thygan.data.splits import load_split
+
+    table = read_labels(opts.labels)
+    if opts.split_file:
+        split = load_split(opts.split_file, table)
+        if opts.split_key not in split:
+            raise UserError(f"--split_file: {opts.split_file} has no '{opts.split_key}' list "
+                            f"(keys: {', '.join(split)})")
+        names, where = split[opts.split_key], f"{opts.split_file} '{opts.split_key}'"
+    else:
+        names, where = [r.filename for r in table.records if r.label is not None], opts.labels
+    return real_items(opts.src_dir, table, names, where=where), table
+
+
+def _image_rows(items, probs: np.ndarray, patients: list[str]) -> list[dict]:
+    rows = []
+    for item, p, patient in zip(items, probs, patients):
+        row = {"patient": patient, "diagnosis": item.diagnosis, "class": item.label, "pred_class": int(p.argmax()),
+               "pred_prob": round(float(p.max()), 6), "filename": item.name}
+        rows.append(row | {f"prob_{c}": round(float(v), 6) for c, v in enumerate(p)})
+    order = sorted(range(len(rows)), key=lambda i: patient_sort_key(rows[i]["patient"]))  # stable: file order
+    return [rows[i] for i in order]
+
+
+def evaluate_model(opts: EvalOptions, run_dir: str | Path, *, echo: Callable[[str], None] = print) -> dict:
+    """Evaluate ``opts.mdl_loc`` on the set; writes the files above into ``run_dir``; returns metrics."""
+    from thygan.device import pick_device
+
+    run_dir = Path(run_dir)
+    log = RunLog(run_dir / LOG_FILE, echo=echo)
+    log(namespace_line(opts))
+    atomic_write_text(run_dir / "options.json", options_to_json(opts))
+    items, table = evaluation_items(opts)
+    loaded = read_classifier(opts.mdl_loc, model_type=opts.model_type)
+    num_classes = _outputs(loaded.model)
+    class_names = loaded.class_names or class_names_of(table)
+    if len(class_names) != num_classes:
+        class_names = [str(c) for c in range(num_classes)]
+    too_big = sorted({item.label for item in items if item.label >= num_classes})
+    if too_big:
+        raise UserError(f"--labels: label {too_big[0]} is not a class of the model ({num_classes} classes)")
+    if not all(item.patient for item in items):
+        log("note: some images have no patient in --labels; each such image counts as its own patient")
+    patients = [item.patient or item.name for item in items]
+
+    device = pick_device(opts.device)
+    dataset = EvalDataset(items, crop_size=opts.crop_size, mode=opts.eval_crop)
+    probs = predict_probs(loaded.model.to(device), dataset, batch_size=opts.batch_size, workers=opts.workers,
+                          device=device).double().numpy()
+    labels = np.asarray([item.label for item in items], np.int64)
+    write_csv(run_dir / "test_preds.csv", _image_rows(items, probs, patients))
+
+    results = aggregate_patients(patients, [item.diagnosis for item in items], labels, probs)
+    write_csv(run_dir / "patient_preds.csv", [
+        {"patient": p, "diagnosis": d, "class": int(y), "pred_class": int(q.argmax()), "images": n}
+        | {f"prob_{c}": round(float(v), 6) for c, v in enumerate(q)}
+        for p, d, y, q, n in zip(results.patients, results.diagnoses, results.labels, results.probs,
+                                 results.image_counts)])
+    for line in study_log_lines(results):
+        log(line)
+    cm = confusion(results.labels, results.preds, num_classes)
+    confusion_matrix_plot(cm, class_names, run_dir / "Conf_Matrix.png")
+    patient = summary_metrics(results.labels, results.probs)
+    intervals = bootstrap_intervals(results.labels, results.probs, resamples=opts.bootstrap, seed=opts.seed)
+    for name, value in patient.items():
+        interval = intervals.get(name)
+        shown = "n/a" if value is None else f"{100 * value:.2f}%"
+        if interval is not None:
+            shown += f" [95% CI {100 * interval[0]:.2f}-{100 * interval[1]:.2f}]"
+        log(f"Patient-level {name.replace('_', ' ')}: {shown}")
+    metrics = {
+        "model": str(opts.mdl_loc), "model_type": loaded.model_type, "class_names": class_names,
+        "images": len(items), "patients": len(results.labels), "eval_crop": opts.eval_crop,
+        "patient_level": patient | {"correct": int((results.labels == results.preds).sum()),
+                                    "total": len(results.labels), "intervals_95": intervals,
+                                    "bootstrap": {"resamples": opts.bootstrap, "seed": opts.seed},
+                                    "confusion_matrix": cm.tolist(),
+                                    "per_class": per_class_table(results.labels, results.preds, class_names),
+                                    "per_diagnosis": {d: {"correct": c, "total": n} for d, (c, n)
+                                                      in per_diagnosis_accuracy(results).items()}},
+        "image_level": summary_metrics(labels, probs),
+    }
+    atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def _outputs(model: torch.nn.Module) -> int:
+    from thygan.classify.models import head
+
+    return head(model).out_features
