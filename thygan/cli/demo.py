@@ -1,4 +1,4 @@
-"""`thygan demo` (what `make demo` runs): the workflow end to end on the bundled real sample."""
+"""`thygan demo` (what `make demo` runs): the pipeline of data/pipelines/demo.yaml on the bundled sample."""
 
 from pathlib import Path
 
@@ -6,19 +6,32 @@ import click
 
 from thygan.cli.command import Command
 
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "data" / "pipelines" / "demo.yaml"
+
 
 @click.command(cls=Command, name="demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--outdir", type=click.Path(file_okay=False), default="demo_out", show_default=True, metavar="DIR",
               help="Where every result goes; re-running reuses finished steps.")
 @click.option("--tile", type=click.Choice(["32", "64"]), default="32", show_default=True,
               help="Tile size in pixels (64 px takes about 4x longer to train).")
-@click.option("--kimg", type=click.IntRange(min=1), default=4, show_default=True, metavar="INT",
-              help="GAN training length in thousands of images.")
-def demo_command(outdir, tile, kimg):
-    """Tile the bundled slide, train a conditional GAN on CPU, and generate a class grid.
+@click.option("--kimg", type=click.IntRange(min=1), default=None, metavar="INT",
+              help="GAN training length in thousands of images (default: the demo file's, 4).")
+@click.option("-n", "--dry-run", is_flag=True, help="Print every step's command and stop; run nothing.")
+def demo_command(outdir, tile, kimg, dry_run):
+    """The whole workflow on the bundled real slide at CPU size, with a REPORT.md.
 
-    Every step's command is printed so it can be re-run at full size.
+    Tiles, patient-grouped splits, a conditional GAN (FID, per-class FID, class grid), the
+    classifier without and with synthetic images, and the domain gap. Every step's command is
+    printed so it can be re-run at full size (see data/pipelines/thyroid.yaml for the study's).
     """
-    from thygan.demo import DemoOptions, run_demo
+    from thygan.pipeline.config import load_config
+    from thygan.pipeline.runner import run_pipeline
 
-    run_demo(DemoOptions(outdir=Path(outdir), tile=int(tile), kimg=kimg, cfg=f"cpu{tile}"))
+    config = load_config(DEMO_CONFIG)
+    config.outdir = outdir
+    config.dataset.sample.tile = int(tile)
+    config.gan.cfg = f"cpu{tile}"
+    config.classifier.crop_size = int(tile)
+    if kimg is not None:
+        config.gan.kimg = kimg
+    run_pipeline(config, dry_run=dry_run)

@@ -8,6 +8,7 @@ from thygan.cli.command import LazyGroup
 # name -> "module:command object"; each root script (generate.py, train.py, ...) runs the same object.
 COMMANDS = {
     "demo": "thygan.cli.demo:demo_command",
+    "pipeline": "thygan.cli.pipeline:pipeline_command",
     "train": "thygan.cli.train:train_command",
     "generate": "thygan.cli.generate:generate_command",
     "convert": "thygan.cli.convert:convert_command",

@@ -75,6 +75,8 @@ def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_
     inputs = NetworkInputs(G_ema, data_path=data.path, xflip=data.xflip, max_size=data.max_size,
                            subset_seed=subset_seed, seed=options.seed, cache=cache_dir(options.cache_dir),
                            class_names=data.class_names)
+    print(f"{name}: evaluating {Path(snapshot_path).name} (the real images' features are computed once, then "
+          "cached)...", flush=True)
     try:
         results = compute_metric(spec, inputs, Detectors(options), options)
     except MetricUnavailable as exc:

@@ -1,0 +1,140 @@
+"""The pipeline runs its steps as thygan commands, reuses finished ones, reruns changed ones, reports."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from thygan.cli.main import COMMANDS
+from thygan.cli.pipeline import pipeline_command
+from thygan.pipeline.config import load_config
+from thygan.pipeline.runner import pick_network, run_pipeline
+from thygan.pipeline.steps import STEP_BUILDERS, PipelineContext
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def command_object(name: str):
+    module, attr = COMMANDS[name].split(":")
+    return getattr(__import__(module, fromlist=[attr]), attr)
+
+
+def option_names(command) -> set[str]:
+    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+
+
+@pytest.mark.parametrize("config_name", ["demo.yaml", "thyroid.yaml"])
+def test_every_step_is_a_real_command_with_real_flags(config_name, tmp_path):
+    config = load_config(REPO / "data" / "pipelines" / config_name)
+    config.outdir = str(tmp_path / "out")
+    ctx = PipelineContext(config=config, outdir=Path(config.outdir), dry_run=True)
+    steps = [step for builder in STEP_BUILDERS if (step := builder(ctx)) is not None]
+    assert len(steps) >= 8
+    for step in steps:
+        command = command_object(step.args[0])
+        for arg in step.args[1:]:
+            assert arg.startswith("--"), (step.name, arg)
+            assert arg.split("=", 1)[0] in option_names(command), (step.name, arg)
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+
+
+def test_dry_run_prints_commands(tmp_path):
+    result = CliRunner().invoke(pipeline_command, ["--config", str(REPO / "data/pipelines/thyroid.yaml"),
+                                                   "--outdir", str(tmp_path / "o"), "-n"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("\n$ thygan ") == 8 and "--cfg=paper512" in result.output
+    assert "dry run" in result.output and not (tmp_path / "o").exists()
+
+
+def test_unknown_step_in_only_fails_in_one_line(tmp_path):
+    config = load_config(REPO / "data/pipelines/demo.yaml")
+    config.outdir = str(tmp_path)
+    with pytest.raises(Exception, match="--only: unknown step 'gan'"):
+        run_pipeline(config, only=["gan"], dry_run=True)
+
+
+def write_metric(run_dir: Path, values: dict[int, float]) -> None:
+    lines = []
+    for kimg, value in values.items():
+        stem = run_dir / f"network-snapshot-{kimg:06d}"
+        stem.with_suffix(".safetensors").write_bytes(b"x")
+        stem.with_suffix(".json").write_text("{}")
+        lines.append(json.dumps({"results": {"fid100_full": value}, "metric": "fid100_full",
+                                 "snapshot_pkl": stem.name + ".safetensors"}))
+    (run_dir / "metric-fid100_full.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_pick_network_takes_the_lowest_metric_else_the_newest(tmp_path):
+    write_metric(tmp_path, {0: 300.0, 1: 120.5, 2: 180.0})
+    network, why = pick_network(tmp_path, "fid100_full")
+    assert network.name == "network-snapshot-000001.safetensors" and "120.50" in why
+    network, why = pick_network(tmp_path, "none")
+    assert network.name == "network-snapshot-000002.safetensors" and why == "newest snapshot"
+
+
+def small_pipeline(tmp_path: Path, epochs: int = 1) -> Path:
+    """Tiles, IHC tiles, splits, one classifier fold and a colour-histogram domain gap: seconds each."""
+    path = tmp_path / "small.yaml"
+    path.write_text(f"""
+outdir: {tmp_path / 'out'}
+device: cpu
+dataset: {{sample: {{tile: 32, magnification: 5}}}}
+splits: {{folds: 3, inner_folds: 2, stratify: label}}
+gan: null
+classifier:
+  recipes: [none]
+  folds: "0"
+  model_type: resnet18
+  epochs: {epochs}
+  batch_size: 16
+  crop_size: 32
+  workers: 0
+  extra: [--width=8, --bootstrap=20]
+domain_gap:
+  extractor: colour-histogram
+  sets: ["H&E={{tiles}}", "IHC={{ihc}}:max=60"]
+  extra: [--no-umap]
+""")
+    return path
+
+
+def report_links(report: Path) -> list[Path]:
+    return [report.parent / link for link in re.findall(r"\]\(([^)]+)\)", report.read_text())]
+
+
+@pytest.mark.slow
+def test_small_pipeline_runs_reuses_and_reruns_what_changed(tmp_path):
+    config = small_pipeline(tmp_path)
+    first = CliRunner().invoke(pipeline_command, ["--config", str(config)])
+    assert first.exit_code == 0, first.output
+    out = tmp_path / "out"
+    assert {p.stem for p in (out / ".pipeline").glob("*.json")} == {"tiles", "external-tiles", "splits",
+                                                                    "classifier", "domain-gap"}
+    assert (out / "classifier" / "comparison.md").is_file() and (out / "domain_gap" / "gap.md").is_file()
+    report = out / "REPORT.md"
+    text = report.read_text()
+    assert "## 3. The classifier" in text and "## 4. Domain gap" in text and "thygan dlc-cv" in text
+    links = report_links(report)
+    assert links and all(link.is_file() for link in links if link.suffix == ".png"), links
+
+    again = CliRunner().invoke(pipeline_command, ["--config", str(config)])
+    assert again.exit_code == 0 and again.output.count("reusing it") == 5, again.output
+
+    config = small_pipeline(tmp_path, epochs=2)  # only the classifier's command changes
+    changed = CliRunner().invoke(pipeline_command, ["--config", str(config), "--only", "classifier,report"])
+    assert changed.exit_code == 0, changed.output
+    assert "options changed" in changed.output and changed.output.count("reusing it") == 0
+    record = json.loads((out / ".pipeline" / "classifier.json").read_text())
+    assert "--epochs=2" in record["command"]
+
+
+def test_failed_step_stops_with_one_line_and_no_record(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"outdir: {tmp_path / 'out'}\ndataset: {{images: {tmp_path / 'missing'}, labels: x.json, "
+                    "crop_size: 32}\ngan: null\nclassifier: null\n")
+    result = CliRunner().invoke(pipeline_command, ["--config", str(path)])
+    assert result.exit_code == 2
+    assert "pipeline step 'tiles' failed" in result.output
+    assert not (tmp_path / "out" / ".pipeline" / "tiles.json").exists()

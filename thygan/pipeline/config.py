@@ -1,0 +1,177 @@
+"""The pipeline file: the whole workflow (tiles, splits, GAN, FID, classifier comparison, domain gap)
+described once, in YAML or JSON, as a tree of typed sections.
+
+Every key has a default, unknown keys are refused with the key's path, and the resolved tree is
+written beside the results (``pipeline.json``) so a run records exactly what it did. Values are the
+flags of the thygan commands the steps run; ``extra`` lists pass any further flag through unchanged.
+"""
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from thygan.errors import UserError
+
+
+@dataclass
+class SampleSection:
+    """Tile the bundled real H&E slide (data/sample/) instead of bringing images."""
+    tile: int = 32                       # tile side in pixels
+    magnification: float = 10.0          # objective power the slide is tiled at
+    ihc_external: bool = True            # also tile the IHC image: a second stain as the "external" domain
+
+
+@dataclass
+class DatasetSection:
+    images: str | None = None            # folder of the labelled images (e.g. all_imgs/TharunThompson/)
+    labels: str | None = None            # their labels (study JSON with 'meta', CSV, dataset.json)
+    crop_size: int | None = None         # cut the images into crops of this side for the GAN (split_dataset.py)
+    resolution: int | None = None        # GAN image side; dataset-tool resizes to it (default: as the crops)
+    sample: SampleSection | None = None  # or: the bundled sample (no images/labels needed)
+
+
+@dataclass
+class SplitsSection:
+    split_dir: str | None = None         # existing split files (what `thygan splits --dest` wrote); else made
+    folds: int = 5                       # outer folds
+    inner_folds: int = 4                 # inner (train/val) folds
+    stratify: str = "diagnosis"          # diagnosis | label
+    seed: int = 42
+
+
+@dataclass
+class GanSection:
+    network: str | None = None           # an existing generator (.pkl or checkpoint): skip training
+    cfg: str = "paper512"                # train.py --cfg
+    kimg: int = 25000                    # train.py --kimg
+    gpus: int = 1
+    mirror: bool = True
+    metrics: str = "fid50k_full"         # computed at snapshots; the lowest picks the network used after
+    tick: float | None = None            # kimg per tick (train.py default 4)
+    snap: int = 50                       # ticks between snapshots
+    extra: list[str] = field(default_factory=list)   # more train.py flags, e.g. ["--gamma=0.5"]
+    fid_metric: str | None = "fid10k_full_perclass"  # scored on the picked network; null = skip
+    grid_seeds: str = "0-7"              # the class grid's seeds (one row per class)
+
+
+@dataclass
+class ClassifierSection:
+    recipes: list[Any] = field(default_factory=lambda: ["none"])  # gan_params files, 'none', or inline recipes
+    folds: str | None = None             # e.g. 0-4 (inclusive); default all
+    model_type: str = "resnet101"
+    epochs: int = 500
+    batch_size: int = 64
+    lr: float = 1e-3
+    crop_size: int = 512
+    workers: int = 8
+    extra: list[str] = field(default_factory=list)   # more dlc-cv flags, e.g. ["--width=16"]
+    ext_labels: str | None = None        # an external labelled cohort scored by the same models
+    ext_src_dir: str | None = None
+    ext_split: str | None = None
+    ext_name: str = "external"
+
+
+@dataclass
+class DomainGapSection:
+    sets: list[str] = field(default_factory=list)    # NAME=SOURCE[:k=v] as `thygan domain-gap --set`
+    unions: list[str] = field(default_factory=list)  # NAME=A,B
+    extractor: str = "inception"
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PipelineConfig:
+    outdir: str = "pipeline_out"
+    device: str = "auto"
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    splits: SplitsSection = field(default_factory=SplitsSection)
+    gan: GanSection | None = field(default_factory=GanSection)           # null = no GAN steps
+    classifier: ClassifierSection | None = field(default_factory=ClassifierSection)
+    domain_gap: DomainGapSection | None = None
+
+
+def _build(cls, data: Any, where: str):
+    """A dataclass from a mapping, refusing unknown keys and wrong kinds with the key's path."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise UserError(f"{where}: unknown key '{unknown[0]}' (expected one of: {', '.join(known)})")
+    values = {}
+    for name, value in data.items():
+        kinds = _alternatives(known[name].type)
+        section = next((kind for kind in kinds if is_dataclass(kind)), None)
+        if section is not None and value is not None:
+            values[name] = _build(section, value, f"{where}.{name}")
+        else:
+            values[name] = _checked(value, kinds, f"{where}.{name}")
+    return cls(**values)
+
+
+def _alternatives(annotation) -> tuple:
+    """``A | B | None`` -> (A, B, NoneType); anything else (``list[str]``, ``int``) -> (itself,)."""
+    return typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+
+
+def _checked(value: Any, kinds: tuple, where: str) -> Any:
+    """The value if it is one of the field's kinds (an int passes for a float), else a one-line error."""
+    origins = {getattr(kind, "__origin__", kind) for kind in kinds}
+    if value is None and type(None) in origins or Any in origins:
+        return value
+    if float in origins and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if any(isinstance(value, kind) and not (kind is int and isinstance(value, bool)) for kind in origins
+           if isinstance(kind, type)):
+        return value
+    wanted = " or ".join(sorted(getattr(kind, "__name__", str(kind)) for kind in origins))
+    raise UserError(f"{where}: expected {wanted}, got {value!r}")
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read a pipeline file (``.yaml``/``.yml`` or ``.json``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--config: {path} does not exist (expected a pipeline .yaml or .json file)")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parser error is the user's file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"--config: {path} is not valid {'YAML' if path.suffix != '.json' else 'JSON'} "
+                        f"({first})") from None
+    config = _build(PipelineConfig, data, str(path))
+    validate(config, str(path))
+    return config
+
+
+def validate(config: PipelineConfig, where: str) -> None:
+    dataset = config.dataset
+    if dataset.sample is None and not dataset.images:
+        raise UserError(f"{where}: dataset needs 'images' (a folder of labelled images) or 'sample: {{}}'")
+    if dataset.sample is not None and dataset.images:
+        raise UserError(f"{where}: dataset has both 'images' and 'sample'; pick one")
+    if config.splits.stratify not in ("diagnosis", "label"):
+        raise UserError(f"{where}: splits.stratify must be 'diagnosis' or 'label', got {config.splits.stratify!r}")
+    if config.domain_gap is not None and len(config.domain_gap.sets) < 2:
+        raise UserError(f"{where}: domain_gap.sets needs two or more sets (NAME=SOURCE)")
+    if config.classifier is not None:
+        for recipe in config.classifier.recipes:
+            if not isinstance(recipe, (str, dict)):
+                raise UserError(f"{where}: classifier.recipes entries are file paths, 'none' or recipe "
+                                f"mappings, got {recipe!r}")
+            if isinstance(recipe, dict) and "name" not in recipe:
+                raise UserError(f"{where}: an inline recipe needs a 'name' (used for its file and table row)")
+
+
+def config_to_dict(config: PipelineConfig) -> dict:
+    assert is_dataclass(config)
+    return asdict(config)

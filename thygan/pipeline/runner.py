@@ -1,0 +1,158 @@
+"""Run the pipeline's steps in order, each as its own ``thygan`` process, printing its command first.
+
+A finished step leaves a record in ``OUTDIR/.pipeline/<step>.json`` (its command line, how long it
+took, what it produced). A re-run reuses every step whose record holds the same command, and runs
+again the ones whose options changed; the commands themselves resume interrupted work (a GAN run
+continues from its last snapshot, dlc-cv from its last epoch, domain-gap from its feature cache).
+"""
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dnnlib.duration import format_duration
+from thygan.errors import UserError
+from thygan.io.atomic import atomic_write_text
+from thygan.pipeline.config import PipelineConfig, config_to_dict
+from thygan.pipeline.steps import STEP_BUILDERS, STEP_NAMES, PipelineContext, Step
+
+
+@dataclass
+class StepRecord:
+    name: str
+    command: list[str]
+    seconds: float
+    produced: dict
+
+
+def _record_path(outdir: Path, name: str) -> Path:
+    return outdir / ".pipeline" / f"{name}.json"
+
+
+def read_record(outdir: Path, name: str) -> StepRecord | None:
+    path = _record_path(outdir, name)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return StepRecord(data["name"], data["command"], data["seconds"], data.get("produced", {}))
+
+
+def _write_record(outdir: Path, record: StepRecord) -> None:
+    path = _record_path(outdir, record.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record.__dict__, indent=2) + "\n")
+
+
+def _execute(step: Step) -> float:
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "thygan.cli.main_entry", *step.args])
+    if proc.returncode != 0:
+        raise UserError(f"pipeline step '{step.name}' failed (exit {proc.returncode}); fix it and run the "
+                        f"pipeline again to continue from there: {step.command()}")
+    return time.time() - start
+
+
+def _train_args_with_resume(step: Step, ctx: PipelineContext) -> list[str]:
+    """An unfinished GAN run in OUTDIR/gan continues from its last snapshot."""
+    from thygan.stylegan.training_state import latest_snapshot
+
+    runs = sorted(p for p in (ctx.outdir / "gan").glob("*") if p.is_dir())
+    for run_dir in reversed(runs):
+        if latest_snapshot(run_dir) is not None:
+            print(f"   continuing the interrupted run {run_dir}")
+            return [*step.args, f"--resume={run_dir}"]
+    return step.args
+
+
+def pick_network(run_dir: Path, metric: str | None) -> tuple[Path, str]:
+    """The snapshot with the lowest value of the run's first metric (FID, KID), else the newest one."""
+    from thygan.stylegan.training_state import latest_snapshot
+
+    metric_file = run_dir / f"metric-{metric}.jsonl" if metric and metric != "none" else None
+    if metric_file is not None and metric_file.is_file():
+        records = [json.loads(line) for line in metric_file.read_text().splitlines() if line.strip()]
+        scored = [(next(iter(r["results"].values())), r["snapshot_pkl"]) for r in records if r.get("results")]
+        scored = [(value, name) for value, name in scored if (run_dir / name).is_file()]
+        if scored:
+            value, name = min(scored)
+            return run_dir / name, f"lowest {metric} ({value:.2f})"
+    latest = latest_snapshot(run_dir)
+    if latest is None:
+        raise UserError(f"pipeline: no network snapshot in {run_dir}")
+    return latest, "newest snapshot"
+
+
+def _after_training(ctx: PipelineContext) -> dict:
+    runs = sorted(p for p in (ctx.outdir / "gan").glob("*") if p.is_dir())
+    if not runs:
+        raise UserError(f"pipeline: gan-train wrote no run folder under {ctx.outdir / 'gan'}")
+    first_metric = ctx.config.gan.metrics.split(",")[0]
+    network, why = pick_network(runs[-1], first_metric)
+    print(f"   network for the next steps: {network} ({why})")
+    return {"network": str(network), "run_dir": str(runs[-1]), "picked_by": why}
+
+
+def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> None:
+    print(f"\n[{index}/{total}] {step.title}\n$ {step.command()}", flush=True)
+    record = read_record(ctx.outdir, step.name)
+    if record is not None and record.command == step.args:
+        print(f"   (done in an earlier run, {format_duration(record.seconds)}: reusing it)")
+        ctx.produced[step.name] = record.produced
+        ctx.network = record.produced.get("network", ctx.network)
+        return
+    if ctx.dry_run:
+        return
+    if record is not None:
+        print("   (its options changed since it last ran: running it again)")
+    args = _train_args_with_resume(step, ctx) if step.name == "gan-train" else step.args
+    seconds = _execute(Step(step.name, step.title, args))
+    produced = _after_training(ctx) if step.name == "gan-train" else {}
+    ctx.produced[step.name] = produced
+    ctx.network = produced.get("network", ctx.network)
+    _write_record(ctx.outdir, StepRecord(step.name, step.args, seconds, produced))
+    print(f"   done in {format_duration(seconds)}")
+
+
+def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_run: bool = False) -> PipelineContext:
+    """Run (or, with ``dry_run``, print) every step the configuration asks for; then write the report."""
+    unknown = sorted(set(only or []) - set(STEP_NAMES))
+    if unknown:
+        raise UserError(f"--only: unknown step '{unknown[0]}' (steps: {', '.join(STEP_NAMES)})")
+    outdir = Path(config.outdir)
+    ctx = PipelineContext(config=config, outdir=outdir, dry_run=dry_run)
+    if config.gan is not None and config.gan.network:
+        ctx.network = config.gan.network
+    if not dry_run:
+        outdir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(outdir / "pipeline.json", json.dumps(config_to_dict(config), indent=2) + "\n")
+    start = time.time()
+    total = len(STEP_BUILDERS) + 1
+    for index, builder in enumerate(STEP_BUILDERS, start=1):
+        step = builder(ctx)
+        if step is None:
+            continue
+        if only and step.name not in only:
+            _reuse_outputs_of_skipped(step, ctx)
+            continue
+        run_step(step, ctx, index=index, total=total)
+    if dry_run:
+        print("\n(dry run: nothing was run)")
+        return ctx
+    if not only or "report" in only:
+        from thygan.pipeline.report import write_report
+
+        print(f"\n[{total}/{total}] Write the report")
+        report = write_report(ctx)
+        print(f"\nPipeline finished in {format_duration(time.time() - start)}. Report: {report}")
+    return ctx
+
+
+def _reuse_outputs_of_skipped(step: Step, ctx: PipelineContext) -> None:
+    """A step left out by --only still hands on what it produced before (the network)."""
+    record = read_record(ctx.outdir, step.name)
+    if record is not None:
+        ctx.produced[step.name] = record.produced
+        ctx.network = record.produced.get("network", ctx.network)
