@@ -138,3 +138,13 @@ def test_failed_step_stops_with_one_line_and_no_record(tmp_path):
     assert result.exit_code == 2
     assert "pipeline step 'tiles' failed" in result.output
     assert not (tmp_path / "out" / ".pipeline" / "tiles.json").exists()
+
+
+def test_demo_dry_run_applies_its_overrides(tmp_path):
+    from thygan.cli.demo import demo_command
+
+    result = CliRunner().invoke(demo_command, ["--outdir", str(tmp_path / "d"), "--tile", "64", "--kimg", "2", "-n"])
+    assert result.exit_code == 0, result.output
+    assert "--cfg=cpu64" in result.output and "--kimg=2" in result.output and "--tile=64" in result.output
+    assert "--crop_size=64" in result.output and result.output.count("\n$ thygan ") == 9
+    assert not (tmp_path / "d").exists()
