@@ -85,7 +85,7 @@ def _training_figures(run_dir: Path, report_dir: Path, picked_by: str) -> list[s
 
 
 def _fid_table(ctx: PipelineContext) -> list[str]:
-    metric = ctx.config.gan.fid_metric
+    metric = ctx.config.gan.fid_metric or ctx.config.gan.metrics.split(",")[0]
     network = Path(ctx.network) if ctx.network else None
     path = network.parent / f"metric-{metric}.jsonl" if network is not None and metric else None
     if path is None or not path.is_file():
