@@ -1,0 +1,62 @@
+#!/bin/bash
+# The study's cross-validation, one array task per fold: task t trains the classifier of fold t-1 on
+# its real images plus a gan_params recipe's synthetic ones (dlc_main.py), then evaluates the best
+# model on the fold's test patients (dlc_eval.py). Submit from the thygan checkout:
+# `qsub shell_scr/sge/dlc_folds.sh` (all folds) or `qsub -t 3 shell_scr/sge/dlc_folds.sh` (fold 2).
+# Re-submitting resumes an interrupted training and re-uses a finished one.
+#
+# ---- scheduler: put your e-mail address; h_vmem is per core ------------------------------------------
+#$ -cwd
+#$ -j y
+#$ -N thygan-dlc
+#$ -t 1-5
+#$ -pe smp 8
+#$ -l h_vmem=11G
+#$ -l h_rt=40:0:0
+#$ -l gpu=1
+#$ -m bea
+#$ -M your.name@example.org
+
+set -e
+# ---- settings: edit here, or override at submission (qsub -v RECIPE=...,RECIPE_NAME=...) -------------
+THYGAN_DIR=${THYGAN_DIR:-$PWD}                          # the thygan checkout (-cwd: where qsub ran)
+SRC_DIR=${SRC_DIR:-all_imgs/TharunThompson/}            # the images named in LABELS
+LABELS=${LABELS:-data/labels/bi_dataset.json}           # labels with patients and diagnoses ("meta")
+SPLITS=${SPLITS:-data}                                  # what `thygan splits --dest` wrote (cv_splits/...)
+RECIPE=${RECIPE:-data/gan_params/cv_mc100.json}         # gan_params recipe; None = real images only
+RECIPE_NAME=${RECIPE_NAME:-mc100}                       # runs are named cv{fold}_RECIPE_NAME
+GAN_NETWORK=${GAN_NETWORK:-models/gan_mc.safetensors}   # the generator, instead of the recipe's "network"
+OUT_DIR=${OUT_DIR:-logs}                                # runs go to OUT_DIR/NNN-cv{fold}_RECIPE_NAME
+BATCH_SIZE=${BATCH_SIZE:-64}
+LR=${LR:-1e-3}
+# -------------------------------------------------------------------------------------------------------
+
+FOLD=${FOLD:-$((SGE_TASK_ID - 1))}  # SGE numbers tasks from 1, folds from 0
+if ! [[ $FOLD =~ ^[0-9]+$ ]]; then
+    echo "error: no fold: submit as an array job (-t) or set FOLD" >&2
+    exit 2
+fi
+RUN_ID=cv${FOLD}_$RECIPE_NAME
+SPLIT=$SPLITS/cv_splits/cv${FOLD}_splits/cv_split_${FOLD}_0.json
+
+source "$THYGAN_DIR/shell_scr/env.sh"
+source "$THYGAN_DIR/shell_scr/runs.sh"
+
+model=$(best_dlc_model "$OUT_DIR" "$RUN_ID")
+if [ -n "$model" ]; then
+    echo "fold $FOLD was trained already: $model"
+else
+    python dlc_main.py --src_dir="$SRC_DIR" --labels="$LABELS" --out_dir="$OUT_DIR" --split_file="$SPLIT" \
+        --run_id="$RUN_ID" --batch_size="$BATCH_SIZE" --lr="$LR" --gan_params="$RECIPE" \
+        --gan_network="$GAN_NETWORK"
+    model=$(best_dlc_model "$OUT_DIR" "$RUN_ID")
+fi
+if [ -z "$model" ]; then
+    echo "error: no finished run $OUT_DIR/NNN-$RUN_ID with a model; re-submit to resume the training" >&2
+    exit 1
+fi
+
+python dlc_eval.py --src_dir="$SRC_DIR" --labels="$LABELS" --out_dir="$OUT_DIR" --split_file="$SPLIT" \
+    --run_id="${RUN_ID}_test" --mdl_loc="$model"
+
+deactivate
