@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ class StopFlag:
 
     def __init__(self):
         self.requested = False
+        self._first_signal_time = 0.0
 
     def install(self) -> dict:
         """Install the handlers; returns the previous ones for ``restore``."""
@@ -34,9 +36,14 @@ class StopFlag:
             signal.signal(sig, handler)
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:  # second signal: the user really wants out
-            raise KeyboardInterrupt
+        if self.requested:
+            # Ctrl-C again means "out now". A repeated SIGTERM does not: SLURM signals every process and
+            # torchrun forwards the signal too, so one job cancellation can arrive twice.
+            if signum == signal.SIGINT and time.monotonic() - self._first_signal_time > 1.0:
+                raise KeyboardInterrupt
+            return
         self.requested = True
+        self._first_signal_time = time.monotonic()
         print(f"\nreceived {signal.Signals(signum).name}: finishing this minibatch and writing a snapshot...")
 
     def __call__(self) -> bool:
@@ -67,6 +74,13 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
         opts.kimg_per_tick = PRESETS.get(flags.cfg).kimg_per_tick
     if opts.resume:
         opts.resume = str(resolve_resume_path(opts.resume))
+        from thygan.stylegan.training_state import training_state_files
+
+        if training_state_files(opts.resume) is None:
+            # Fine-tuning from weights alone, as the reference's --resume: ADA reacts faster, no EMA ramp-up.
+            # A snapshot with its training state continues the run instead, with the run's own settings.
+            opts.augment.speed_kimg = 100
+            opts.ema_rampup = None
     return opts, desc
 
 

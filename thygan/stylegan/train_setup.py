@@ -111,8 +111,6 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
     if flags.resume is not None and flags.resume != "noresume":
         opts.resume = flags.resume
         desc += "-resumecustom"
-        opts.augment.speed_kimg = 100  # reference: faster ADA reaction when fine-tuning
-        opts.ema_rampup = None
     if flags.freezed:
         desc += f"-freezed{flags.freezed}"
     return opts, desc

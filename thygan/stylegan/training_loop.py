@@ -125,6 +125,21 @@ def _average_gradients(module: torch.nn.Module) -> None:
         torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
+STOP_CHECK_INTERVAL = 16  # minibatches between the processes' agreement on a stop request
+
+
+def _agreed_stop(requested: bool, batch_idx: int, device: torch.device) -> bool:
+    """Whether to stop now. Alone: as soon as asked. Under DDP every process must stop at the same
+    minibatch (the final snapshot and metrics are collective), and a signal may reach only some of
+    them, so they vote every STOP_CHECK_INTERVAL minibatches, not every step (the vote syncs the host)."""
+    if not distributed.is_initialized():
+        return requested
+    if batch_idx % STOP_CHECK_INTERVAL:
+        return False
+    votes = distributed.all_reduce_sum_(torch.tensor([float(requested)], device=device))
+    return bool(votes.item() > 0)
+
+
 def adjust_augment_p(augment_pipe, ada_stats: StatsAccumulator, opts: TrainingOptions) -> None:
     """ADA: raise p when D is overconfident on reals (E[sign D(x)] > target), lower it otherwise."""
     signs = ada_stats.reduce().get("Loss/signs/real")
@@ -198,7 +213,7 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
             adjust_augment_p(augment_pipe, ada_stats, opts)
 
         done = progress.cur_nimg >= opts.total_kimg * 1000 or (max_steps is not None and steps_done >= max_steps)
-        stop = stop_requested()
+        stop = _agreed_stop(stop_requested(), progress.batch_idx, device)
         tick_due = progress.cur_nimg >= progress.tick_start_nimg + opts.kimg_per_tick * 1000
         if not (done or stop or tick_due or progress.tick == 0):  # tick 0 right after the first step, as the reference
             continue

@@ -128,6 +128,15 @@ def latest_snapshot(run_dir: Path) -> Path | None:
     return max(complete)[2] if complete else None
 
 
+def training_state_files(snapshot: str | Path) -> tuple[Path, Path] | None:
+    """The training state saved beside a network snapshot, or None (a .pkl, or weights only)."""
+    match = re.search(r"network-snapshot-(\d+)", Path(snapshot).name)
+    if match is None:
+        return None
+    files = checkpoint_paths(state_stem(Path(snapshot).parent, int(match.group(1))))
+    return files if all(p.exists() for p in files) else None
+
+
 def load_training_state(path: str | Path, *, G, D, G_ema, phases, loss, augment_pipe, ada_stats, device):
     """Load weights (and, when the training state is beside the snapshot, everything else)."""
     from thygan.io.network_file import load_network_file
@@ -148,9 +157,8 @@ def load_training_state(path: str | Path, *, G, D, G_ema, phases, loss, augment_
     if str(path).endswith(".pkl"):
         print("note: reference .pkl resumes weights only (optimizer state and counters start fresh)")
         return Progress()
-    match = re.search(r"network-snapshot-(\d+)", Path(path).name)
-    state_files = checkpoint_paths(state_stem(Path(path).parent, int(match.group(1)))) if match else None
-    if state_files is None or not all(p.exists() for p in state_files):
+    state_files = training_state_files(path)
+    if state_files is None:
         print(f"note: no training state beside {path}; resuming weights only, counters from the snapshot")
         nimg = loaded.cur_nimg or 0
         return Progress(cur_nimg=nimg, tick_start_nimg=nimg)
