@@ -139,10 +139,15 @@ def test_cv_compares_recipes_over_folds(sample_tiles, sample_splits, tiny_gan, t
             assert (fold_dir / "external" / "metrics.json").is_file()
     assert "synthetic training images per label" in (out / "tiny100" / "cv0" / "train_log.txt").read_text()
     table = (out / "comparison.md").read_text()
-    assert table.count("| none |") == 2 and table.count("| tiny100 |") == 2 and "fold2-as-external" in table
+    # a row per recipe and set, at patient and at image level
+    assert table.count("| none |") == 4 and table.count("| tiny100 |") == 4 and "fold2-as-external" in table
+    assert table.count("| cv test (images) |") == 2
     assert (out / "comparison.png").stat().st_size > 0
     rows = (out / "comparison_folds.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 2 * 2
+    assert len(rows) == 1 + 2 * 2 * 2 * 2
+    images_row = next(r for r in rows if r.startswith("none,cv test (images),0,"))
+    predictions = (out / "none" / "cv0" / "test" / "test_preds.csv").read_text().splitlines()
+    assert images_row.split(",")[4] == str(len(predictions) - 1)  # total = images evaluated
     # a second run reuses every finished fold
     stamp = (out / "none" / "cv0" / "test" / "metrics.json").stat().st_mtime_ns
     result = invoke(dlc_cv_command, args)

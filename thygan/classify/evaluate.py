@@ -115,7 +115,8 @@ def evaluate_model(opts: EvalOptions, run_dir: str | Path, *, echo: Callable[[st
                                     "per_class": per_class_table(results.labels, results.preds, class_names),
                                     "per_diagnosis": {d: {"correct": c, "total": n} for d, (c, n)
                                                       in per_diagnosis_accuracy(results).items()}},
-        "image_level": summary_metrics(labels, probs),
+        "image_level": summary_metrics(labels, probs) | {"correct": int((probs.argmax(axis=1) == labels).sum()),
+                                                         "total": int(len(labels))},
     }
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
     return metrics
