@@ -146,8 +146,22 @@ def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_r
 
         print(f"\n[{total}/{total}] Write the report")
         report = write_report(ctx)
-        print(f"\nPipeline finished in {format_duration(time.time() - start)}. Report: {report}")
+        print(f"\nPipeline finished in {format_duration(time.time() - start)}. Results in {outdir}/:")
+        _print_outputs(ctx, report)
     return ctx
+
+
+def _print_outputs(ctx: PipelineContext, report: Path) -> None:
+    run_dir = ctx.produced.get("gan-train", {}).get("run_dir")
+    for path, what in [(report, "start here: every figure and table, with how to read it"),
+                       (ctx.tiles, "the labelled images (tiles or crops)"),
+                       (Path(run_dir) if run_dir else None, "the GAN run: log, grids, snapshots, metric-*.jsonl"),
+                       (ctx.network and Path(ctx.network), "the network used (load it with generate.py)"),
+                       (ctx.outdir / "generated" / "grid.png", "a class grid of it"),
+                       (ctx.outdir / "classifier" / "comparison.md", "the classifier without/with synthetic images"),
+                       (ctx.outdir / "domain_gap" / "gap.md", "the domain-gap table (and UMAP plots beside it)")]:
+        if path is not None and Path(path).exists():
+            print(f"  {path}  - {what}")
 
 
 def _reuse_outputs_of_skipped(step: Step, ctx: PipelineContext) -> None:
