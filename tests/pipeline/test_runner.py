@@ -148,3 +148,18 @@ def test_demo_dry_run_applies_its_overrides(tmp_path):
     assert "--cfg=cpu64" in result.output and "--kimg=2" in result.output and "--tile=64" in result.output
     assert "--crop_size=64" in result.output and result.output.count("\n$ thygan ") == 8  # no separate FID step
     assert not (tmp_path / "d").exists()
+
+
+def test_interrupted_gan_training_is_continued(tmp_path):
+    from thygan.pipeline.runner import _train_args_with_resume
+    from thygan.pipeline.steps import gan_train_step
+
+    config = load_config(REPO / "data/pipelines/demo.yaml")
+    ctx = PipelineContext(config=config, outdir=tmp_path)
+    step = gan_train_step(ctx)
+    assert _train_args_with_resume(step, ctx) == step.args          # nothing to continue yet
+    run_dir = tmp_path / "gan" / "00000-gan_data-cond-cpu32-kimg4"
+    run_dir.mkdir(parents=True)
+    assert _train_args_with_resume(step, ctx) == step.args          # a run folder without a snapshot
+    write_metric(run_dir, {2: 400.0})
+    assert _train_args_with_resume(step, ctx) == [*step.args, f"--resume={run_dir}"]
