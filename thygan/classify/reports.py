@@ -108,5 +108,5 @@ def comparison_plot(bars: list[dict], path: str | os.PathLike, *, metric: str = 
     ax.set_ylim(0, 105)
     ax.set_title(f"{metric}: mean over folds, 95% interval")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(title="gan_params", fontsize=8)
+    ax.legend(title="gan_params", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
     return _save(fig, path)
