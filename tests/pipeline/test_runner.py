@@ -163,3 +163,21 @@ def test_interrupted_gan_training_is_continued(tmp_path):
     assert _train_args_with_resume(step, ctx) == step.args          # a run folder without a snapshot
     write_metric(run_dir, {2: 400.0})
     assert _train_args_with_resume(step, ctx) == [*step.args, f"--resume={run_dir}"]
+
+
+def test_finished_gan_run_is_extended_only_when_just_kimg_changed(tmp_path):
+    from thygan.pipeline.runner import StepRecord, _train_args_with_resume, _write_record
+    from thygan.pipeline.steps import gan_train_step
+
+    config = load_config(REPO / "data/pipelines/demo.yaml")
+    ctx = PipelineContext(config=config, outdir=tmp_path)
+    run_dir = tmp_path / "gan" / "00000-gan_data-cond-cpu32-kimg4"
+    run_dir.mkdir(parents=True)
+    write_metric(run_dir, {4: 390.0})
+    _write_record(tmp_path, StepRecord("gan-train", gan_train_step(ctx).args, 1.0, {}))
+    config.gan.kimg = 10
+    longer = gan_train_step(ctx)
+    assert _train_args_with_resume(longer, ctx)[-1] == f"--resume={run_dir}"
+    config.gan.cfg = "cpu64"
+    other = gan_train_step(ctx)
+    assert _train_args_with_resume(other, ctx) == other.args

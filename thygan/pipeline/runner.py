@@ -55,10 +55,19 @@ def _execute(step: Step) -> float:
     return time.time() - start
 
 
+def _without_kimg(args: list[str]) -> list[str]:
+    return [arg for arg in args if not arg.startswith("--kimg=")]
+
+
 def _train_args_with_resume(step: Step, ctx: PipelineContext) -> list[str]:
-    """An unfinished GAN run in OUTDIR/gan continues from its last snapshot."""
+    """An unfinished GAN run in OUTDIR/gan continues from its last snapshot, and so does a finished one
+    asked for more kimg; a run with other options (preset, data, flags) starts afresh beside it."""
     from thygan.stylegan.training_state import latest_snapshot
 
+    previous = read_record(ctx.outdir, step.name)
+    if previous is not None and _without_kimg(previous.command) != _without_kimg(step.args):
+        print("   its options changed beyond --kimg: a new run (the earlier one stays in place)")
+        return step.args
     runs = sorted(p for p in (ctx.outdir / "gan").glob("*") if p.is_dir())
     for run_dir in reversed(runs):
         if latest_snapshot(run_dir) is not None:
