@@ -117,3 +117,8 @@ def test_folder_inputs_score_one_folder_against_another(tmp_path, tiny_data, tin
         compute_metric(METRICS.get("fid20_full"), inputs, detectors, options)
     with pytest.raises(UserError, match="per-class metrics need a conditional network"):
         compute_metric(METRICS.get("fid12_full_perclass"), inputs, detectors, options)
+
+
+def test_detector_batch_defaults_to_what_is_fastest_on_the_device():
+    assert MetricOptions(device="cpu").batch == 8 and MetricOptions(device="cuda:0").batch == 32
+    assert MetricOptions(device="cpu", batch_size=3).batch == 3

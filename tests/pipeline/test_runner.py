@@ -181,3 +181,40 @@ def test_finished_gan_run_is_extended_only_when_just_kimg_changed(tmp_path):
     config.gan.cfg = "cpu64"
     other = gan_train_step(ctx)
     assert _train_args_with_resume(other, ctx) == other.args
+
+
+@pytest.mark.slow
+def test_gan_to_classifier_pipeline(tmp_path):
+    """The GAN path end to end: a 1-kimg cpu32 run, its grid, a recipe of its images in the classifier, the report."""
+    path = tmp_path / "gan.yaml"
+    path.write_text(f"""
+outdir: {tmp_path / 'out'}
+device: cpu
+dataset: {{sample: {{tile: 32, magnification: 5, ihc_external: false}}}}
+splits: {{folds: 3, inner_folds: 2, stratify: label}}
+gan: {{cfg: cpu32, kimg: 1, metrics: none, fid_metric: null, snap: 1, mirror: false, grid_seeds: 0-3,
+      extra: [--workers=0]}}
+classifier:
+  recipes: [{{name: half, classes: [0, 1, 2], seeds: ["50%", "50%", "50%"], class_map: [0, 1, 2]}}]
+  folds: "0"
+  model_type: resnet18
+  epochs: 1
+  batch_size: 16
+  crop_size: 32
+  workers: 0
+  extra: [--width=8, --bootstrap=20]
+""")
+    result = CliRunner().invoke(pipeline_command, ["--config", str(path)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    record = json.loads((out / ".pipeline" / "gan-train.json").read_text())
+    network = Path(record["produced"]["network"])
+    assert network.is_file() and record["produced"]["picked_by"] == "newest snapshot"
+    recipe = json.loads((out / "recipes" / "half.json").read_text())
+    assert recipe["network"] == str(network)  # inline recipes use the trained generator
+    log = (out / "classifier" / "half" / "cv0" / "train_log.txt").read_text()
+    assert "synthetic training images per label" in log
+    report = (out / "REPORT.md").read_text()
+    for figure in ("report/reals_vs_fakes.png", "report/gan_training_curves.png", "generated/grid.png",
+                   "classifier/half/cv0/test/Conf_Matrix.png"):
+        assert f"]({figure})" in report and (out / figure).is_file(), figure

@@ -34,9 +34,8 @@ from thygan.cli.command import Command
               help="VGG16 weights (torchvision state dict) for precision/recall [default: $THYGAN_VGG16].")
 @click.option("--cache-dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Cache of real-set statistics [default: $THYGAN_CACHE, else ~/.cache/thygan/metrics].")
-@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=32, show_default=True,
-              metavar="INT",
-              help="Images per forward pass; results do not depend on it.")
+@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=None, metavar="INT",
+              help="Images per forward pass; results do not depend on it. Default: 8 on a CPU, 32 on a GPU.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to run; auto = cuda when available.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",

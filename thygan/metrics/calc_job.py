@@ -32,7 +32,7 @@ class CalcJob:
     detector: str | None = None    # Inception TorchScript
     vgg16: str | None = None       # VGG16 weights for precision/recall
     cache_dir: str | None = None   # statistics cache
-    batch_size: int = 32           # images per forward pass
+    batch_size: int | None = None  # images per forward pass; None = MetricOptions.batch (8 on CPU, 32 on GPU)
     device: str = "auto"           # auto | cpu | cuda
     seed: int = 0                  # first latent seed
     dry_run: bool = False          # check everything and print the plan only

@@ -30,10 +30,17 @@ class MetricOptions:
     detector: str | None = None    # Inception TorchScript; None = $THYGAN_DETECTOR, else fid-helper's file
     vgg16: str | None = None       # VGG16 weights (torchvision layout); None = $THYGAN_VGG16, else no PR
     cache_dir: str | None = None   # statistics cache; None = $THYGAN_CACHE or ~/.cache/thygan/metrics
-    batch_size: int = 32           # images per detector/generator call (results do not depend on it)
+    batch_size: int | None = None  # images per detector/generator call (results do not depend on it); None: 8 on
+                                   # a CPU, where the Inception is fastest at 2-8 (benchmarks/README.md), 32 on a GPU
     device: str = "cpu"            # where the detectors run
     seed: int = 0                  # first latent seed; label draws; KID subsets
     verbose: bool = False          # progress bars
+
+    @property
+    def batch(self) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return 8 if str(self.device).startswith("cpu") else 32
 
 
 class Detectors:
@@ -81,7 +88,7 @@ def _pair(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions
     detector = detectors.vgg16() if spec.detector == "vgg16" else detectors.inception()
     cache = cache_dir(options.cache_dir)
     common = dict(extractor_id=f"{detector.identity}:features", extractor_name=spec.detector, cache=cache,
-                  batch_size=options.batch_size, verbose=options.verbose)
+                  batch_size=options.batch, verbose=options.verbose)
     reals = inputs.reals(class_index=class_index, max_items=real_max)
     fakes = inputs.fakes(spec.num_gen, class_index=class_index)
     where = "" if class_index is None else f" of class {class_index}"
@@ -115,7 +122,7 @@ def _inception_score(spec: MetricSpec, inputs, detectors: Detectors,
     fakes = inputs.fakes(spec.num_gen)
     scores = statistics(fakes, detector.probabilities, SplitScores(len(fakes), spec.num_splits),
                         extractor_id=f"{detector.identity}:probabilities", extractor_name="inception",
-                        cache=cache_dir(options.cache_dir), keep=False, batch_size=options.batch_size,
+                        cache=cache_dir(options.cache_dir), keep=False, batch_size=options.batch,
                         verbose=options.verbose, desc=f"{spec.name} fakes")
     mean, std = scores.result()
     return {f"{spec.name}_mean": mean, f"{spec.name}_std": std}
