@@ -54,6 +54,9 @@ from thygan.errors import UserError
               help="Disable cuDNN benchmarking.")
 @click.option("--allow-tf32", type=bool, default=False, show_default=True, metavar="BOOL",
               help="Allow PyTorch to use TF32 internally.")
+@click.option("--compile", type=click.Choice(["none", "inductor", "aot_eager"]), default="none", show_default=True,
+              help="torch.compile the G and D passes of the main phases (regularization stays eager: it needs "
+                   "double backward). inductor generates kernels; aot_eager only captures graphs, for checking.")
 @click.option("--workers", type=click.IntRange(min=0), default=3, show_default=True, metavar="INT",
               help="DataLoader worker processes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,

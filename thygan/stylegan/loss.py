@@ -6,6 +6,7 @@ Phases are named as in the reference training loop: ``Gmain``, ``Greg``, ``Gboth
 how lazy regularization keeps the penalty's expected weight) and returns the statistics it computed.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,24 @@ class LossConfig:
     pl_decay: float = 0.01          # EMA rate of the path-length target a
 
 
+@dataclass
+class _Nets:
+    mapping: Callable
+    synthesis: Callable
+    D: Callable
+
+
 class StyleGAN2Loss:
     """Computes the losses of one phase on one batch-per-GPU chunk and backpropagates them."""
 
-    def __init__(self, G, D, *, config: LossConfig, augment_pipe=None, device: torch.device | str = "cpu"):
+    def __init__(self, G, D, *, config: LossConfig, augment_pipe=None, device: torch.device | str = "cpu",
+                 compile_backend: str | None = None):
         self.G, self.D = G, D
+        # torch.compile'd views of the same modules (shared parameters) for the main phases. The R1 and
+        # path-length terms differentiate twice, which compiled graphs do not support, so they stay eager.
+        self._eager = _Nets(G.mapping, G.synthesis, D)
+        self._fast = self._eager if compile_backend is None else _Nets(
+            *(torch.compile(module, backend=compile_backend) for module in (G.mapping, G.synthesis, D)))
         self.config = config
         self.augment_pipe = augment_pipe
         self.pl_mean = torch.zeros([], device=device)  # running path-length target, saved for resume
@@ -37,9 +51,10 @@ class StyleGAN2Loss:
         self._moments = torch.zeros([4], dtype=torch.float64, device=device)  # w count, pl sum, pl count, -
         self._w_sum = None
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, *, update_w_avg: bool = True):
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, *, update_w_avg: bool = True, double_backward: bool = False):
         """-> (img [N, C, R, R], ws [N, num_ws, w_dim]) with style mixing applied to ws."""
-        ws = self.G.mapping(z, c, skip_w_avg_update=True)
+        nets = self._eager if double_backward else self._fast
+        ws = nets.mapping(z, c, skip_w_avg_update=True)
         if update_w_avg and self.G.mapping.training and self.G.mapping.w_avg_beta is not None:
             w_sum = ws[:, 0].detach().to(torch.float64).sum(dim=0)
             self._w_sum = w_sum if self._w_sum is None else self._w_sum + w_sum
@@ -50,14 +65,14 @@ class StyleGAN2Loss:
             if torch.rand([]).item() >= self.config.style_mixing_prob:
                 cutoff = num_ws
             if cutoff < num_ws:
-                mixed = self.G.mapping(torch.randn_like(z), c, skip_w_avg_update=True)
+                mixed = nets.mapping(torch.randn_like(z), c, skip_w_avg_update=True)
                 ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
-        return self.G.synthesis(ws), ws
+        return nets.synthesis(ws), ws
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, *, double_backward: bool = False) -> torch.Tensor:
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
-        return self.D(img, c)
+        return (self._eager if double_backward else self._fast).D(img, c)
 
     def accumulate_gradients(self, phase: str, real_img, real_c, gen_z, gen_c, gain: float) -> dict:
         """real_img: [N, C, R, R] in [-1, 1]; returns {stat name: tensor of per-sample values}."""
@@ -96,7 +111,7 @@ class StyleGAN2Loss:
     def _path_length(self, gen_z, gen_c, gain) -> dict:
         cfg = self.config
         batch = max(gen_z.shape[0] // cfg.pl_batch_shrink, 1)
-        gen_img, gen_ws = self.run_G(gen_z[:batch], gen_c[:batch])
+        gen_img, gen_ws = self.run_G(gen_z[:batch], gen_c[:batch], double_backward=True)
         # Random image-space direction, scaled so the expected length does not depend on resolution.
         pl_noise = torch.randn_like(gen_img) / np.sqrt(gen_img.shape[2] * gen_img.shape[3])
         pl_grads = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True)[0]
@@ -130,7 +145,7 @@ class StyleGAN2Loss:
     def _real_pass(self, real_img, real_c, gain, *, do_Dmain: bool, do_Dr1: bool) -> dict:
         stats = {}
         real = real_img.detach().requires_grad_(do_Dr1)
-        real_logits = self.run_D(real, real_c)
+        real_logits = self.run_D(real, real_c, double_backward=do_Dr1)
         stats.update({"Loss/scores/real": real_logits, "Loss/signs/real": real_logits.sign()})
         loss = real_logits * 0
         if do_Dmain:

@@ -39,6 +39,7 @@ class TrainFlags:
     device: str = "auto"                # --device
     batch_gpu: int | None = None        # --batch-gpu
     tick: float | None = None           # --tick (kimg per tick)
+    compile: str = "none"               # --compile
 
 
 def _format_number(value: float) -> str:
@@ -84,7 +85,8 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
         batch_size=preset.mb, batch_gpu=preset.mb // preset.ref_gpus, ema_kimg=preset.ema, ema_rampup=preset.ramp,
         total_kimg=preset.kimg, kimg_per_tick=preset.kimg_per_tick, image_snapshot_ticks=flags.snap,
         network_snapshot_ticks=flags.snap, random_seed=flags.seed, num_gpus=flags.gpus, device=device,
-        cudnn_benchmark=not flags.nobench, allow_tf32=flags.allow_tf32, nhwc=flags.nhwc)
+        cudnn_benchmark=not flags.nobench, allow_tf32=flags.allow_tf32, nhwc=flags.nhwc,
+        compile_backend=None if flags.compile == "none" else flags.compile)
 
     if flags.gamma is not None:
         if flags.gamma < 0:

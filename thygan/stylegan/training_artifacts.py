@@ -39,11 +39,12 @@ def build_augment_pipe(options: AugmentOptions, device: torch.device):
     return pipe
 
 
-def describe_paths(device: torch.device) -> str:
+def describe_paths(device: torch.device, compile_backend: str | None = None) -> str:
     from torch_utils.ops.impl_report import describe_op_paths
 
     ops = " ".join(f"{op}={impl}" for op, impl in describe_op_paths(device).items())
-    return f"device {device}; ops: {ops}"
+    compiled = f"torch.compile({compile_backend}) for Gmain/Dmain, eager for Greg/Dreg" if compile_backend else "eager"
+    return f"device {device}; ops: {ops}; step: {compiled}"
 
 
 class InfiniteBatches:

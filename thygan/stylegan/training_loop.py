@@ -175,7 +175,8 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
     D = Discriminator(**opts.D_kwargs).train().requires_grad_(False).to(device)
     G_ema = copy.deepcopy(G).eval()
     augment_pipe = artifacts.build_augment_pipe(opts.augment, device)
-    loss = StyleGAN2Loss(G, D, config=opts.loss, augment_pipe=augment_pipe, device=device)
+    loss = StyleGAN2Loss(G, D, config=opts.loss, augment_pipe=augment_pipe, device=device,
+                         compile_backend=opts.compile_backend)
     phases = build_phases(G, D, opts)
     progress = Progress()
     ada_stats = StatsAccumulator(device)
@@ -186,7 +187,7 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
             print(f"resumed from {opts.resume} at kimg {progress.cur_nimg / 1000:.1f}")
     if is_main:
         print(format_parameter_table({"G": G, "D": D}))
-        print(artifacts.describe_paths(device))
+        print(artifacts.describe_paths(device, opts.compile_backend))
 
     grid = artifacts.GridSetup.from_dataset(dataset, device=device, seed=opts.random_seed)
     if is_main and progress.cur_nimg == 0:
