@@ -2,9 +2,16 @@
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+# How long a collective may wait before the group gives up. Only rank 0 computes metrics at a snapshot
+# while the others wait in a barrier, and fid50k_full alone takes 13 min on a V100 at 1024 px (longer
+# on slower GPUs or with several metrics); torch's default (10 min for NCCL, 30 for gloo) would kill a
+# healthy run there. Two hours still ends a run whose peer has really died.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ def init_from_environment(device_type: str) -> ProcessInfo:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1 and not is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, timeout=PROCESS_GROUP_TIMEOUT)
     return process_info()
 
 

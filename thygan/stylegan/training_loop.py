@@ -228,6 +228,8 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
                   "total_sec": tick_end_time - start_time,
                   "cpumem_gb": psutil.Process().memory_info().rss / 2**30,
                   "gpumem_gb": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0}
+        if device.type == "cuda":  # per-tick peak, as the reference: the next tick starts from what is in use now
+            torch.cuda.reset_peak_memory_stats(device)
         p = float(augment_pipe.p) if augment_pipe is not None else 0.0
         if is_main:
             print(artifacts.tick_line(progress, timing, p, tick_stats))
