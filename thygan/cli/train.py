@@ -48,6 +48,9 @@ from thygan.errors import UserError
               help="Freeze-D: number of leading discriminator layers to freeze.")
 @click.option("--fp32", type=bool, default=False, show_default=True, metavar="BOOL",
               help="Disable mixed-precision training.")
+@click.option("--precision", type=click.Choice(["fp16", "bf16"]), default="fp16", show_default=True,
+              help="Mixed-precision dtype of the top resolutions (with conv_clamp). fp16 runs on CUDA only, "
+                   "as in the reference; bf16 also runs on CPU, and needs no overflow care. --fp32=1 wins.")
 @click.option("--nhwc", type=bool, default=False, show_default=True, metavar="BOOL",
               help="Use NHWC memory format with FP16.")
 @click.option("--nobench", type=bool, default=False, show_default=True, metavar="BOOL",

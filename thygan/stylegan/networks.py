@@ -5,8 +5,11 @@ The constructors, state-dict keys, shapes and dtypes equal those of NVlabs' styl
 networks, so a reference snapshot's weights load with ``load_state_dict(strict=True)``; the arithmetic
 is the same too (checked against golden outputs of the reference code in the tests).
 
-Mixed precision: blocks in the top ``num_fp16_res`` resolutions run in float16 only on CUDA; on CPU
-every block runs in float32, which is what the reference computes there as well.
+Mixed precision: blocks in the top ``num_fp16_res`` resolutions run in a reduced dtype, chosen per block
+by ``mixed_dtype`` (passed in ``synthesis_kwargs`` / D's ``block_kwargs``, like ``fp16_channels_last``, so a
+config without it, e.g. a reference snapshot's, builds the float16 default). float16 runs only on CUDA; on
+CPU those blocks run in float32, which is what the reference computes there as well. bfloat16 is an
+explicit opt-in and runs on every device (see ``_block_dtype``). Parameters always stay float32.
 """
 
 import math
@@ -31,13 +34,34 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch.dtype:
-    """float16 only where requested and on CUDA: CPU half-precision convs are slow and inexact."""
-    return torch.float16 if use_fp16 and not force_fp32 and device.type == "cuda" else torch.float32
+MIXED_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}  # mixed_dtype name -> compute dtype
+
+
+def _mixed_dtype(name: str) -> torch.dtype:
+    if name not in MIXED_DTYPES:
+        raise ValueError(f"mixed_dtype must be one of {', '.join(MIXED_DTYPES)}, not {name!r}")
+    return MIXED_DTYPES[name]
+
+
+def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device,
+                 mixed_dtype: torch.dtype = torch.float16) -> torch.dtype:
+    """The compute dtype of a block: float32 unless it is one of the top ``num_fp16_res`` resolutions.
+
+    float16 runs only on CUDA: CPU float16 convolutions are slower than float32 and, with 5 exponent bits,
+    overflow without care. bfloat16 has float32's exponent range, so it cannot overflow where float32 does
+    not, and CPUs with AVX512-BF16/AMX run its convolutions natively (3x float32 on the dev machine); it is
+    never the default, so running it on CPU only happens when a user asked for it (force_fp32 still wins).
+    """
+    if not use_fp16 or force_fp32:
+        return torch.float32
+    if mixed_dtype == torch.bfloat16 or device.type == "cuda":
+        return mixed_dtype
+    return torch.float32
 
 
 def _memory_format(dtype: torch.dtype, channels_last: bool) -> torch.memory_format:
-    return torch.channels_last if channels_last and dtype == torch.float16 else torch.contiguous_format
+    # channels_last pays off with the tensor-core kernels of the reduced dtypes only (the reference's --nhwc).
+    return torch.channels_last if channels_last and dtype != torch.float32 else torch.contiguous_format
 
 
 class _RecordsInitKwargs(nn.Module):
@@ -233,7 +257,7 @@ class SynthesisBlock(nn.Module):
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture="skip",
                  resample_filter=DEFAULT_RESAMPLE_FILTER, conv_clamp=None, use_fp16=False,
-                 fp16_channels_last=False, **layer_kwargs):
+                 fp16_channels_last=False, *, mixed_dtype="float16", **layer_kwargs):
         if architecture not in ("orig", "skip", "resnet"):
             raise ValueError(f"synthesis architecture must be orig, skip or resnet, not {architecture!r}")
         super().__init__()
@@ -242,6 +266,7 @@ class SynthesisBlock(nn.Module):
         self.is_last = is_last
         self.architecture = architecture
         self.use_fp16 = use_fp16
+        self.mixed_dtype = _mixed_dtype(mixed_dtype)  # dtype of this block when use_fp16 (see _block_dtype)
         self.channels_last = use_fp16 and fp16_channels_last
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.num_conv = 0
@@ -266,11 +291,12 @@ class SynthesisBlock(nn.Module):
     def forward(self, x, img, ws, force_fp32=False, fused_modconv=None, **layer_kwargs):
         """ws: [N, num_conv + num_torgb, w_dim]. Returns features and the running RGB image (float32)."""
         w_iter = iter(ws.unbind(dim=1))
-        dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
+        dtype = _block_dtype(self.use_fp16, force_fp32, ws.device, self.mixed_dtype)
         memory_format = _memory_format(dtype, self.channels_last)
         if fused_modconv is None:
             # The grouped-conv form pays off for inference on CUDA; on CPU the shared-weight form is
             # faster at every batch size (measured in benchmarks/generate.py), and training keeps it too.
+            # Reduced dtypes (float16 and bfloat16 alike) keep the reference's batch-of-one rule.
             fused_modconv = (not self.training) and ws.device.type == "cuda" and (
                 dtype == torch.float32 or ws.shape[0] == 1)
         if self.in_channels == 0:
@@ -365,7 +391,8 @@ class DiscriminatorBlock(nn.Module):
 
     def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels, first_layer_idx,
                  architecture="resnet", activation="lrelu", resample_filter=DEFAULT_RESAMPLE_FILTER,
-                 conv_clamp=None, use_fp16=False, fp16_channels_last=False, freeze_layers=0):
+                 conv_clamp=None, use_fp16=False, fp16_channels_last=False, freeze_layers=0, *,
+                 mixed_dtype="float16"):
         if in_channels not in (0, tmp_channels):
             raise ValueError("DiscriminatorBlock in_channels must be 0 or tmp_channels")
         if architecture not in ("orig", "skip", "resnet"):
@@ -375,6 +402,7 @@ class DiscriminatorBlock(nn.Module):
         self.resolution = resolution
         self.architecture = architecture
         self.use_fp16 = use_fp16
+        self.mixed_dtype = _mixed_dtype(mixed_dtype)  # dtype of this block when use_fp16 (see _block_dtype)
         self.channels_last = use_fp16 and fp16_channels_last
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
         self.num_layers = 0
@@ -397,7 +425,8 @@ class DiscriminatorBlock(nn.Module):
                                     channels_last=self.channels_last)
 
     def forward(self, x, img, force_fp32=False):
-        dtype = _block_dtype(self.use_fp16, force_fp32, img.device if img is not None else x.device)
+        dtype = _block_dtype(self.use_fp16, force_fp32, img.device if img is not None else x.device,
+                             self.mixed_dtype)
         memory_format = _memory_format(dtype, self.channels_last)
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)

@@ -8,6 +8,7 @@ from thygan.stylegan.loss import LossConfig
 from thygan.stylegan.presets import PRESETS, network_kwargs, resolve_preset
 from thygan.stylegan.training_options import AugmentOptions, DataOptions, TrainingOptions
 
+PRECISIONS = ("fp16", "bf16")  # --precision: dtype of the top num_fp16_res resolutions
 AUGPIPES = ("blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc")
 
 
@@ -32,6 +33,7 @@ class TrainFlags:
     resume: str | None = None           # --resume
     freezed: int = 0                    # --freezed
     fp32: bool = False                  # --fp32
+    precision: str = "fp16"             # --precision (fp16 | bf16), unless --fp32
     nhwc: bool = False                  # --nhwc
     nobench: bool = False               # --nobench
     allow_tf32: bool = False            # --allow-tf32
@@ -78,6 +80,11 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
     if flags.nhwc:
         G_kwargs["synthesis_kwargs"]["fp16_channels_last"] = True
         D_kwargs["block_kwargs"]["fp16_channels_last"] = True
+    if flags.precision not in PRECISIONS:
+        raise UserError(f"--precision: unknown precision '{flags.precision}' (expected fp16 or bf16)")
+    precision = "fp32" if flags.fp32 else flags.precision
+    if precision == "bf16":  # fp16 is the blocks' default: its kwargs stay identical to the reference's
+        G_kwargs["synthesis_kwargs"]["mixed_dtype"] = D_kwargs["block_kwargs"]["mixed_dtype"] = "bfloat16"
     opts = TrainingOptions(
         G_kwargs=G_kwargs, D_kwargs=D_kwargs, data=data, cfg=flags.cfg, lrate=preset.lrate,
         loss=LossConfig(r1_gamma=preset.gamma, pl_weight=preset.pl_weight,
@@ -85,7 +92,7 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
         batch_size=preset.mb, batch_gpu=preset.mb // preset.ref_gpus, ema_kimg=preset.ema, ema_rampup=preset.ramp,
         total_kimg=preset.kimg, kimg_per_tick=preset.kimg_per_tick, image_snapshot_ticks=flags.snap,
         network_snapshot_ticks=flags.snap, random_seed=flags.seed, num_gpus=flags.gpus, device=device,
-        cudnn_benchmark=not flags.nobench, allow_tf32=flags.allow_tf32, nhwc=flags.nhwc,
+        cudnn_benchmark=not flags.nobench, allow_tf32=flags.allow_tf32, nhwc=flags.nhwc, precision=precision,
         compile_backend=None if flags.compile == "none" else flags.compile)
 
     if flags.gamma is not None:

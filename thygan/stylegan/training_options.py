@@ -64,6 +64,7 @@ class TrainingOptions:
     cudnn_benchmark: bool = True  # cuDNN autotuner
     allow_tf32: bool = False     # TF32 matmuls and convolutions on Ampere+
     nhwc: bool = False           # channels_last in fp16 layers
+    precision: str = "fp16"      # dtype of the top num_fp16_res resolutions: fp16 | bf16 | fp32 (--fp32)
     compile_backend: str | None = None  # torch.compile backend of the main phases (inductor, ...); None = eager
     run_desc: str = ""           # run folder suffix
 

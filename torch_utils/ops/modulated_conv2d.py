@@ -63,6 +63,8 @@ def modulated_conv2d(
     if x.ndim != 4 or x.shape[1] != in_channels or list(styles.shape) != [batch_size, in_channels]:
         raise ValueError(f"modulated_conv2d: x {list(x.shape)}, weight {list(weight.shape)} and styles "
                          f"{list(styles.shape)} do not fit [N, I, H, W], [O, I, kh, kw], [N, I]")
+    # float16 only: bfloat16 has float32's exponent range, so its sums cannot overflow and the rescale
+    # would change nothing but the rounding.
     if x.dtype == torch.float16 and demodulate:
         weight, styles = _prenormalize(weight, styles)
     conv = dict(f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight, impl=impl)
