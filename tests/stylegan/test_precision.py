@@ -98,7 +98,7 @@ def test_bf16_training_pass_gives_every_float32_parameter_a_gradient():
 def test_config_without_mixed_dtype_builds_the_float16_default():
     """Old checkpoints and reference pickles have no mixed_dtype: float16, i.e. float32 on CPU, bit-exact."""
     G, D = make_pair(None)
-    assert "mixed_dtype" not in G.init_kwargs["synthesis_kwargs"] and "block_kwargs" not in MIXED_D
+    assert "mixed_dtype" not in G.init_kwargs["synthesis_kwargs"] and D.init_kwargs["block_kwargs"] == {}
     assert G.synthesis.b16.mixed_dtype == torch.float16 and D.b16.mixed_dtype == torch.float16
     z, c = inputs()
     with torch.no_grad():
