@@ -11,8 +11,10 @@ from thygan.errors import UserError
 
 @click.command(cls=Command, name="train", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--outdir", required=True, metavar="DIR", help="Where to make the run folder.")
-@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="INT",
-              help="Number of GPUs (processes) to use; a power of two.")
+@click.option("--gpus", type=click.IntRange(min=1), metavar="INT",
+              help="Number of GPUs (processes) to start; a power of two. Under torchrun, leave it out (or "
+                   "match --nproc_per_node): each process joins torchrun's group [default: 1, or torchrun's "
+                   "process count].")
 @click.option("--snap", type=click.IntRange(min=1), default=50, show_default=True, metavar="TICKS",
               help="Snapshot interval in ticks (network and image grid).")
 @click.option("--metrics", metavar="LIST",
@@ -30,7 +32,8 @@ from thygan.errors import UserError
               type=click.Choice(["auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "cpu32", "cpu64"]),
               help="Base configuration (cpu32/cpu64: small networks for CPU).")
 @click.option("--gamma", type=click.FloatRange(min=0), metavar="FLOAT", help="Override R1 gamma.")
-@click.option("--kimg", type=click.IntRange(min=1), metavar="INT", help="Override training duration (kimg).")
+@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), metavar="KIMG",
+              help="Override training duration (kimg; fractions such as 0.02 make smoke tests).")
 @click.option("--batch", type=click.IntRange(min=1), metavar="INT", help="Override total batch size.")
 @click.option("--aug", type=click.Choice(["noaug", "ada", "fixed"]), metavar="MODE",
               help="Augmentation mode: noaug, ada or fixed [default: ada].")

@@ -2,6 +2,7 @@
 ``--gpus`` spawned processes, or in each process torchrun started. SIGINT/SIGTERM end the run with
 a final snapshot."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -62,13 +63,37 @@ def _probe_dataset(flags: TrainFlags):
     return dataset
 
 
+def torchrun_world_size() -> int | None:
+    """The number of processes torchrun started (its WORLD_SIZE), or None when not under torchrun."""
+    value = os.environ.get("WORLD_SIZE")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"WORLD_SIZE={value!r} is not a process count (is this really a torchrun process?)") from None
+
+
+def reconcile_process_count(flags: TrainFlags) -> TrainFlags:
+    """``flags`` with ``gpus`` set: torchrun's process count under torchrun (an explicit --gpus may
+    only repeat it, since torchrun, not train.py, starts the processes there), else --gpus or 1."""
+    world_size = torchrun_world_size()
+    if world_size is None:
+        return flags if flags.gpus is not None else dataclasses.replace(flags, gpus=1)
+    if flags.gpus is not None and flags.gpus != world_size:
+        raise UserError(f"--gpus={flags.gpus} disagrees with torchrun's WORLD_SIZE={world_size}; under torchrun "
+                        f"leave --gpus out (or pass --gpus={world_size})")
+    return dataclasses.replace(flags, gpus=world_size)
+
+
 def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
     from thygan.stylegan.presets import PRESETS
 
+    flags = reconcile_process_count(flags)
     device = pick_device(flags.device).type
     opts, desc = resolve_training_options(flags, _probe_dataset(flags), device)
     if device == "cpu" and flags.gpus > 1:
-        print(f"note: --gpus={flags.gpus} on CPU runs {flags.gpus} processes with the gloo backend")
+        print(f"note: {flags.gpus} processes on CPU use the gloo backend")
     opts.metrics = _resolve_metrics(flags.metrics, flags.cfg)
     if flags.tick is None and PRESETS.get(flags.cfg).cpu:
         opts.kimg_per_tick = PRESETS.get(flags.cfg).kimg_per_tick
@@ -103,11 +128,39 @@ def _resolve_metrics(text: str | None, cfg: str) -> list[str]:
     return names
 
 
+# The reference's --resume names. thygan downloads nothing (training machines are often offline, and a
+# run should not depend on a CDN), so these only let the error say what to fetch by hand. The URLs are
+# those of the reference's train.py resume_specs; the other names have no URL on record here.
+_REFERENCE_NETS = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/"
+REFERENCE_RESUME_URLS: dict[str, str | None] = {
+    "ffhq256": _REFERENCE_NETS + "ffhq-res256-mirror-paper256-noaug.pkl",
+    "ffhq512": _REFERENCE_NETS + "ffhq-res512-mirror-stylegan2-noaug.pkl",
+    "ffhq1024": _REFERENCE_NETS + "ffhq-res1024-mirror-stylegan2-noaug.pkl",
+    "celebahq256": _REFERENCE_NETS + "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl",
+    "lsundog256": _REFERENCE_NETS + "lsundog-res256-paper256-kimg100000-noaug.pkl",
+    **dict.fromkeys(["afhqcat512", "afhqdog512", "afhqwild512", "brecahad512", "metfaces1024"]),
+}
+
+
+def _refuse_download(path: str) -> None:
+    """A reference network name or a URL given to --resume: say how to get the file instead."""
+    if path.startswith(("http://", "https://")):
+        raise UserError(f"--resume: thygan does not download; fetch {path} yourself and pass the local path of "
+                        "the .pkl")
+    if path in REFERENCE_RESUME_URLS:
+        url = REFERENCE_RESUME_URLS[path]
+        source = url or "the pretrained networks of NVlabs' stylegan2-ada-pytorch"
+        raise UserError(f"--resume: '{path}' is a reference network and thygan does not download; fetch it from "
+                        f"{source} and pass the local path of the .pkl")
+
+
 def resolve_resume_path(path: str) -> Path:
     """A run folder means its latest snapshot; files are taken as they are."""
     from thygan.stylegan.training_state import latest_snapshot
 
     candidate = Path(path)
+    if not candidate.exists():
+        _refuse_download(path)
     if candidate.is_dir():
         latest = latest_snapshot(candidate)
         if latest is None:
@@ -120,17 +173,14 @@ def resolve_resume_path(path: str) -> Path:
 
 def launch_training(flags: TrainFlags, *, outdir: str, dry_run: bool) -> None:
     opts, desc = resolve_options(flags)
-    print("Training options:")
-    print(options_to_json(opts), end="")
-    print(f"Output directory:   {outdir}/<id>-{desc}")
-    print(f"Training data:      {opts.data.path} ({opts.data.resolution}px, "
-          f"{opts.data.label_dim} classes{', mirrored' if opts.data.xflip else ''})")
-    print(f"Training duration:  {opts.total_kimg:g} kimg")
-    print(f"Number of GPUs:     {opts.num_gpus}  (device {opts.device})")
+    first_process = os.environ.get("RANK", "0") == "0"  # under torchrun every process gets here: print once
+    if first_process:
+        _print_summary(opts, outdir, desc)
     if dry_run:
-        print("Dry run; exiting.")
+        if first_process:
+            print("Dry run; exiting.")
         return
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+    if (torchrun_world_size() or 1) > 1:
         _run_under_torchrun(opts, outdir, desc)
         return
     run_dir = make_run_dir(outdir, desc)
@@ -140,6 +190,17 @@ def launch_training(flags: TrainFlags, *, outdir: str, dry_run: bool) -> None:
         run_process(0, 1, run_dir, None)
     else:
         _spawn(opts.num_gpus, run_dir)
+
+
+def _print_summary(opts: TrainingOptions, outdir: str, desc: str) -> None:
+    print("Training options:")
+    print(options_to_json(opts), end="")
+    print(f"Output directory:   {outdir}/<id>-{desc}")
+    print(f"Training data:      {opts.data.path} ({opts.data.resolution}px, "
+          f"{opts.data.label_dim} classes{', mirrored' if opts.data.xflip else ''})")
+    print(f"Training duration:  {opts.total_kimg:g} kimg")
+    print(f"Number of GPUs:     {opts.num_gpus}  (device {opts.device}; batch {opts.batch_size} = "
+          f"{opts.num_gpus} x {opts.batch_size // opts.num_gpus} per process in passes of {opts.batch_gpu})")
 
 
 def run_process(rank: int, world_size: int, run_dir: Path, init_file: str | None) -> None:
@@ -152,7 +213,7 @@ def run_process(rank: int, world_size: int, run_dir: Path, init_file: str | None
         os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
         backend = "nccl" if opts.device == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend, init_method=f"file://{init_file}", rank=rank,
-                                             world_size=world_size)
+                                             world_size=world_size, timeout=distributed.PROCESS_GROUP_TIMEOUT)
     info = distributed.process_info()
     if opts.device == "cuda":
         torch.cuda.set_device(info.local_rank)

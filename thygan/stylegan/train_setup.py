@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from thygan.errors import UserError
 from thygan.stylegan.loss import LossConfig
-from thygan.stylegan.presets import PRESETS, network_kwargs, resolve_preset
+from thygan.stylegan.presets import PRESETS, Preset, network_kwargs, resolve_preset
 from thygan.stylegan.training_options import AugmentOptions, DataOptions, TrainingOptions
 
 PRECISIONS = ("fp16", "bf16")  # --precision: dtype of the top num_fp16_res resolutions
@@ -15,7 +15,7 @@ AUGPIPES = ("blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "
 @dataclass
 class TrainFlags:
     data: str                           # --data
-    gpus: int = 1                       # --gpus
+    gpus: int | None = None             # --gpus; None = 1, or the process count torchrun started
     snap: int = 50                      # --snap (ticks)
     metrics: str | None = None          # --metrics; None = the preset's default
     seed: int = 0                       # --seed
@@ -24,7 +24,7 @@ class TrainFlags:
     mirror: bool = False                # --mirror
     cfg: str = "auto"                   # --cfg
     gamma: float | None = None          # --gamma
-    kimg: int | None = None             # --kimg
+    kimg: float | None = None           # --kimg (fractions allowed, for smoke tests)
     batch: int | None = None            # --batch
     aug: str | None = None              # --aug (None = ada, not written into desc)
     p: float | None = None              # --p
@@ -49,8 +49,10 @@ def _format_number(value: float) -> str:
 
 
 def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[TrainingOptions, str]:
-    """Validate the flags against the dataset and build (options, desc)."""
-    if flags.gpus < 1 or flags.gpus & (flags.gpus - 1):
+    """Validate the flags against the dataset and build (options, desc). ``flags.gpus`` None means 1;
+    the launcher first puts torchrun's process count there."""
+    gpus = 1 if flags.gpus is None else flags.gpus
+    if gpus < 1 or gpus & (gpus - 1):
         raise UserError("--gpus must be a power of two")
     if flags.snap < 1:
         raise UserError("--snap must be at least 1")
@@ -72,8 +74,8 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
     if flags.mirror:
         desc += "-mirror"
 
-    preset = resolve_preset(flags.cfg, resolution=resolution, gpus=flags.gpus)
-    desc += f"-{flags.cfg}" + (str(flags.gpus) if flags.cfg == "auto" else "")
+    preset = resolve_preset(flags.cfg, resolution=resolution, gpus=gpus)
+    desc += f"-{flags.cfg}" + (str(gpus) if flags.cfg == "auto" else "")
     G_kwargs, D_kwargs = network_kwargs(preset, resolution=resolution, c_dim=data.label_dim,
                                         img_channels=dataset.num_channels, fp32=flags.fp32)
     D_kwargs["block_kwargs"]["freeze_layers"] = flags.freezed
@@ -89,9 +91,9 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
         G_kwargs=G_kwargs, D_kwargs=D_kwargs, data=data, cfg=flags.cfg, lrate=preset.lrate,
         loss=LossConfig(r1_gamma=preset.gamma, pl_weight=preset.pl_weight,
                         style_mixing_prob=preset.style_mixing_prob),
-        batch_size=preset.mb, batch_gpu=preset.mb // preset.ref_gpus, ema_kimg=preset.ema, ema_rampup=preset.ramp,
+        batch_size=preset.mb, batch_gpu=_default_batch_gpu(preset, gpus), ema_kimg=preset.ema, ema_rampup=preset.ramp,
         total_kimg=preset.kimg, kimg_per_tick=preset.kimg_per_tick, image_snapshot_ticks=flags.snap,
-        network_snapshot_ticks=flags.snap, random_seed=flags.seed, num_gpus=flags.gpus, device=device,
+        network_snapshot_ticks=flags.snap, random_seed=flags.seed, num_gpus=gpus, device=device,
         cudnn_benchmark=not flags.nobench, allow_tf32=flags.allow_tf32, nhwc=flags.nhwc, precision=precision,
         compile_backend=None if flags.compile == "none" else flags.compile)
 
@@ -101,21 +103,21 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
         desc += f"-gamma{_format_number(flags.gamma)}"
         opts.loss.r1_gamma = flags.gamma
     if flags.kimg is not None:
-        if flags.kimg < 1:
-            raise UserError("--kimg must be at least 1")
-        desc += f"-kimg{flags.kimg}"
-        opts.total_kimg = flags.kimg
+        if flags.kimg <= 0:
+            raise UserError("--kimg must be positive")
+        desc += f"-kimg{_format_number(flags.kimg)}"
+        opts.total_kimg = int(flags.kimg) if float(flags.kimg).is_integer() else flags.kimg  # "20", not "20.0"
     if flags.batch is not None:
-        if flags.batch < 1 or flags.batch % flags.gpus != 0:
+        if flags.batch < 1 or flags.batch % gpus != 0:
             raise UserError("--batch must be at least 1 and divisible by --gpus")
         desc += f"-batch{flags.batch}"
         opts.batch_size = flags.batch
-        opts.batch_gpu = flags.batch // flags.gpus
+        opts.batch_gpu = flags.batch // gpus
     if flags.batch_gpu is not None:
         opts.batch_gpu = flags.batch_gpu
     if flags.tick is not None:
         opts.kimg_per_tick = flags.tick
-    _check_batch_split(opts, flags.gpus)
+    _check_batch_split(opts, gpus)
     desc += _resolve_augment(flags, opts)
     if flags.resume is not None and flags.resume != "noresume":
         opts.resume = flags.resume
@@ -125,9 +127,18 @@ def resolve_training_options(flags: TrainFlags, dataset, device: str) -> tuple[T
     return opts, desc
 
 
+def _default_batch_gpu(preset: Preset, gpus: int) -> int:
+    """The preset's forward-pass size, but never more than one process's share of the batch: presets
+    tuned for fewer GPUs than asked for (the CPU presets, for 1) would not split otherwise."""
+    return max(1, min(preset.mb // preset.ref_gpus, preset.mb // gpus))
+
+
 def _check_batch_split(opts: TrainingOptions, gpus: int) -> None:
+    if opts.batch_size % gpus:
+        raise UserError(f"--gpus: a batch of {opts.batch_size} does not split over {gpus} processes; "
+                        f"pass --batch as a multiple of {gpus}")
     per_process = opts.batch_size // gpus
-    if opts.batch_size % gpus or per_process % opts.batch_gpu:
+    if per_process % opts.batch_gpu:
         raise UserError(f"--batch-gpu: {opts.batch_gpu} must divide the per-GPU batch {per_process}")
     mbstd = opts.D_kwargs["epilogue_kwargs"]["mbstd_group_size"]
     if opts.batch_gpu % min(mbstd, opts.batch_gpu):
