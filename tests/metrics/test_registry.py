@@ -45,3 +45,14 @@ def test_result_keys_follow_the_reference():
     assert METRICS.get("pr50k3_full").result_keys() == ["pr50k3_full_precision", "pr50k3_full_recall"]
     assert METRICS.get("is50k").result_keys() == ["is50k_mean", "is50k_std"]
     assert METRICS.get("fid2k_full_perclass").result_keys() == ["fid2k_full_perclass_mean"]
+
+
+@pytest.mark.parametrize("name, full, mirrored_reals", [
+    ("fid50k_full", True, False), ("kid50k_full", True, False), ("pr50k3_full", True, False),
+    ("fid2k_full_perclass", True, False), ("is50k", False, False),
+    ("fid50k", False, True), ("kid50k", False, True), ("pr50k3", False, True), ("fid2k_perclass", False, True),
+])
+def test_only_legacy_metrics_keep_a_mirrored_datasets_copies(name, full, mirrored_reals):
+    # metric_main.py: the ADA-paper metrics and is50k set xflip=False; fid50k/kid50k/pr50k3 keep xflip.
+    spec = METRICS.get(name)
+    assert (spec.full, spec.mirrored_reals) == (full, mirrored_reals)

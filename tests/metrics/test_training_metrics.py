@@ -1,13 +1,23 @@
 """Metrics during training: each snapshot appends the reference record and logs to stats.jsonl and
-TensorBoard; a metric that cannot run here is skipped with a note; CPU presets default to fid2k_full."""
+TensorBoard; a metric that cannot run here is skipped with a note; CPU presets default to fid2k_full;
+detectors are checked at launch; *_full metrics ignore the run's --mirror and --subset."""
 
+import dataclasses
 import json
 
 import pytest
+import torch
+from click.testing import CliRunner
 
+from tests.metrics.conftest import TinyDetector, script, tiny_generator
+from tests.metrics.test_evaluate import _fakes_by_hand, _scipy_fid, drawn_labels, features, png_images
 from tests.stylegan.test_training import tiny_options
+from thygan.cli.train import train_command
+from thygan.errors import UserError
+from thygan.metrics.evaluate import MetricOptions
+from thygan.metrics.inception import inception_from_module
 from thygan.metrics.registry import run_metric_for_training
-from thygan.stylegan.train_launch import resolve_options
+from thygan.stylegan.train_launch import _resolve_metrics, resolve_options
 from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_loop import training_loop
 
@@ -52,3 +62,75 @@ def test_cpu_presets_default_to_a_small_fid(tiny_data):
     flags = TrainFlags(data=str(tiny_data), cfg="cpu32", cond=True, batch=4, workers=0, device="cpu")
     opts, _ = resolve_options(flags)
     assert opts.metrics == ["fid2k_full"]
+
+
+def test_full_metrics_ignore_the_runs_mirror_and_subset(tiny_data, detector_file, tmp_path):
+    G = tiny_generator()
+    data = dataclasses.replace(tiny_options(tiny_data).data, xflip=True, max_size=4)  # --mirror=1 --subset=4
+    options = MetricOptions(detector=str(detector_file), cache_dir=str(tmp_path / "cache"))
+    record = run_metric_for_training("fid10_full", G_ema=G, data=data, run_dir=tmp_path, device="cpu",
+                                     snapshot_path=tmp_path / "network-snapshot-000000.safetensors",
+                                     options=options)
+    # By hand: all 12 images of the folder, read with PIL, none mirrored (the reference's max_size=None,
+    # xflip=False); the same TinyDetector weights as the file.
+    detector = inception_from_module(TinyDetector())
+    expected = _scipy_fid(features(detector, png_images(tiny_data)), _fakes_by_hand(G, drawn_labels(10), detector))
+    assert record["results"]["fid10_full"] == pytest.approx(expected, rel=1e-6)
+
+
+class BrokenDetector(torch.nn.Module):
+    """Loads fine, fails on the first batch (as a detector running out of memory would)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("detector broke")
+
+
+@pytest.mark.parametrize("failure", ["file removed after launch", "fails during the pass"])
+def test_a_detector_failing_at_a_snapshot_is_logged_and_training_goes_on(tiny_data, tmp_path, capsys,
+                                                                        monkeypatch, failure):
+    path = tmp_path / "detector.pt"
+    if failure == "fails during the pass":
+        script(BrokenDetector()).save(str(path))
+    monkeypatch.setenv("THYGAN_DETECTOR", str(path))
+    monkeypatch.setenv("THYGAN_CACHE", str(tmp_path / "cache"))
+    record = run_metric_for_training("fid10_full", G_ema=tiny_generator(), data=tiny_options(tiny_data).data,
+                                     snapshot_path=tmp_path / "network-snapshot-000008.safetensors",
+                                     run_dir=tmp_path, device="cpu")
+    assert record is None
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith("note: fid10_full skipped at network-snapshot-000008")
+    if failure == "file removed after launch":
+        assert f"$THYGAN_DETECTOR: no such file '{path}'" in notes[0] and "--detector" not in notes[0]
+    else:
+        assert notes[0].endswith("RuntimeError: detector broke")
+    assert not list(tmp_path.glob("metric-*.jsonl"))
+
+
+@pytest.mark.parametrize("metrics, env, message", [
+    ("fid2k_full", "THYGAN_DETECTOR", "--metrics: fid2k_full: $THYGAN_DETECTOR: no such file 'MISSING'"),
+    ("fid2k_full,pr2k3", "THYGAN_VGG16", "--metrics: pr2k3: unavailable: precision/recall needs VGG16 weights"),
+])
+def test_launch_refuses_requested_metrics_whose_detector_is_missing(tiny_data, tmp_path, monkeypatch, metrics,
+                                                                    env, message):
+    missing = tmp_path / "missing.pt"
+    monkeypatch.delenv("THYGAN_VGG16", raising=False)
+    monkeypatch.delenv("THYGAN_DETECTOR", raising=False)
+    if env == "THYGAN_DETECTOR":
+        monkeypatch.setenv(env, str(missing))
+    result = CliRunner().invoke(train_command, [f"--outdir={tmp_path / 'runs'}", f"--data={tiny_data}",
+                                               "--cfg=cpu32", "--cond=1", f"--metrics={metrics}", "-n"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: " + message.replace("MISSING", str(missing)))
+    assert env in lines[0] and "--detector" not in lines[0] and "--vgg16" not in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_default_metrics_without_a_detector_are_dropped_with_a_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THYGAN_DETECTOR", str(tmp_path / "missing.pt"))
+    assert _resolve_metrics(None, "cpu32") == []
+    out = capsys.readouterr().out
+    assert out.startswith("note: default metrics fid2k_full are not available here") and "THYGAN_DETECTOR" in out
+    assert len(out.strip().splitlines()) == 1
+    with pytest.raises(UserError, match="^--metrics: fid2k_full: .THYGAN_DETECTOR: no such file"):
+        _resolve_metrics("fid2k_full", "cpu32")

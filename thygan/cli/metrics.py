@@ -16,7 +16,8 @@ from thygan.cli.command import Command
 @click.option("--data", metavar="PATH",
               help="Real dataset (folder or zip) [default: the one in the network file].")
 @click.option("--mirror", type=bool, metavar="BOOL",
-              help="Add mirrored reals [default: as in the network file].")
+              help="Mirrored dataset: the legacy metrics (no _full) add the mirrored reals; *_full and "
+                   "is<N> never do, as in the reference [default: as in the network file].")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="INT",
               help="Number of processes (only 1 is supported).")
 @click.option("--verbose", type=bool, default=True, show_default=True, metavar="BOOL",

@@ -10,6 +10,7 @@ dataset.json and class folders inside it are found.
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -134,6 +135,16 @@ def _unsupported_mode(mode: str, name: str) -> UserError:
     return UserError(f"{name}: unsupported image mode '{mode}' (expected 8-bit grayscale or colour)")
 
 
+def _unreadable(name: str, exc: Exception) -> UserError:
+    """'<name>: cannot read image (<why>)': Pillow's reason without the repr of the file object it was given."""
+    if isinstance(exc, PIL.UnidentifiedImageError):
+        why = "not an image file, or a damaged one"
+    else:
+        why = re.sub(r"\s*<[^<>]* (object at 0x[0-9a-fA-F]+|name=[^<>]*)>", "", str(exc)).strip().splitlines()
+        why = why[0] if why else type(exc).__name__
+    return UserError(f"{name}: cannot read image ({why})")
+
+
 def probe_image(file: BinaryIO, name: str) -> tuple[int, int, int]:
     """Shape [C, H, W] that :func:`decode_image` will return, read from the header only (fast).
 
@@ -145,7 +156,7 @@ def probe_image(file: BinaryIO, name: str) -> tuple[int, int, int]:
         with PIL.Image.open(file) as image:
             mode, (width, height) = image.mode, image.size
     except Exception as exc:  # Pillow raises many types for damaged files
-        raise UserError(f"{name}: cannot read image ({exc})") from None
+        raise _unreadable(name, exc) from None
     mode = _CONVERT_MODES.get(mode, mode)
     if mode not in _KEEP_MODES:
         raise _unsupported_mode(mode, name)
@@ -186,7 +197,7 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     except UserError:
         raise
     except Exception as exc:  # pyspng raises RuntimeError, Pillow OSError/SyntaxError/ValueError...
-        raise UserError(f"{name}: cannot read image ({exc})") from None
+        raise _unreadable(name, exc) from None
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
     return np.ascontiguousarray(array, dtype=np.uint8)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from thygan.device import pick_device
 from thygan.errors import UserError
-from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
+from thygan.metrics.evaluate import Detectors, MetricOptions, check_real_counts, compute_metric
 from thygan.metrics.report import append_metric_jsonl, format_results, metric_record
 from thygan.metrics.specs import MetricSpec
 from thygan.metrics.stats_cache import cache_dir
@@ -23,7 +23,7 @@ class CalcJob:
     metrics: str = "fid50k_full"   # comma list of metric names
     network: str | None = None     # network file (thygan checkpoint or reference .pkl)
     data: str | None = None        # dataset; None = the one recorded in the network file
-    mirror: bool | None = None     # add mirrored reals; None = as recorded
+    mirror: bool | None = None     # mirrored dataset (legacy metrics only); None = as recorded
     gpus: int = 1                  # processes (only 1 is supported)
     verbose: bool = True           # progress bars
     real: str | None = None        # folder mode: real images
@@ -56,19 +56,15 @@ def parse_metric_list(text: str) -> list[MetricSpec]:
 
 
 def _recorded_data(meta: dict) -> dict:
-    """Dataset options stored in a network file: thygan's training_options.data or the pickle's kwargs."""
+    """Dataset path and mirroring stored in a network file: thygan's training_options.data or the pickle's
+    kwargs. The run's --subset is not needed: every metric reads the whole dataset (max_size=None)."""
     data = (meta.get("training_options") or {}).get("data") or {}
-    if data.get("path"):
-        return {"path": data["path"], "xflip": bool(data.get("xflip")), "max_size": data.get("max_size"),
-                "random_seed": (meta.get("training_options") or {}).get("random_seed", 0)}
-    kwargs = (meta.get("extra") or {}).get("training_set_kwargs") or {}
-    if kwargs.get("path"):
-        return {"path": kwargs["path"], "xflip": bool(kwargs.get("xflip")),
-                "max_size": kwargs.get("max_size"), "random_seed": kwargs.get("random_seed", 0)}
-    return {}
+    if not data.get("path"):
+        data = (meta.get("extra") or {}).get("training_set_kwargs") or {}
+    return {"path": data["path"], "xflip": bool(data.get("xflip"))} if data.get("path") else {}
 
 
-def _network_target(job: CalcJob, options: MetricOptions) -> _Target:
+def _network_target(job: CalcJob, specs: list[MetricSpec], options: MetricOptions) -> _Target:
     from thygan.io.network_file import load_network_file
     from thygan.metrics.detector import file_sha256
     from thygan.metrics.inputs import NetworkInputs
@@ -82,16 +78,19 @@ def _network_target(job: CalcJob, options: MetricOptions) -> _Target:
     recorded = _recorded_data(loaded.meta)
     if job.data is None and not recorded:
         raise UserError(f"--data: could not look up dataset options in {job.network}; please specify --data")
-    data = {"path": job.data, "xflip": False, "max_size": None, "random_seed": 0} if job.data else recorded
+    data = {"path": job.data, "xflip": False} if job.data else recorded
+    # As the reference's calc_metrics: --mirror sets the dataset's xflip, which only the legacy metrics
+    # keep; *_full and is<N> always read the unmirrored reals.
     xflip = data["xflip"] if job.mirror is None else job.mirror
     G = G.eval().requires_grad_(False).to(options.device)
-    inputs = NetworkInputs(G, data_path=data["path"], xflip=xflip, max_size=data["max_size"],
-                           subset_seed=data["random_seed"], seed=options.seed,
+    inputs = NetworkInputs(G, data_path=data["path"], xflip=xflip, seed=options.seed,
                            network_identity=file_sha256(loaded.weights_file),
                            cache=cache_dir(options.cache_dir), class_names=loaded.class_names)
+    mirrored = [spec.name for spec in specs if spec.mirrored_reals] if xflip else []
+    note = f" (mirrored reals for {', '.join(mirrored)})" if mirrored else ""
     out_folder = Path(job.outdir) if job.outdir else Path(loaded.weights_file).parent
     return _Target(inputs, Path(loaded.weights_file).name, out_folder,
-                   f"network {loaded.weights_file} vs {data['path']}{' (mirrored)' if xflip else ''}")
+                   f"network {loaded.weights_file} vs {data['path']}{note}")
 
 
 def _folder_target(job: CalcJob, specs: list[MetricSpec], options: MetricOptions) -> _Target:
@@ -111,7 +110,8 @@ def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors)
         if spec.per_class and target.inputs.num_classes < 1:
             raise UserError(f"--metrics: {spec.name} needs a conditional --network and a dataset with "
                             f"class labels")
-        detectors.check_available(spec)
+        detectors.check_available(spec)  # loads the detector: a bad --detector/--vgg16 file fails here
+        check_real_counts(spec, target.inputs)
         target.inputs.fakes(spec.num_gen)  # a folder with too few images fails here, before any pass
 
 
@@ -126,7 +126,7 @@ def run_calc_job(job: CalcJob) -> list[dict]:
     options = MetricOptions(detector=job.detector, vgg16=job.vgg16, cache_dir=job.cache_dir,
                             batch_size=job.batch_size, device=pick_device(job.device).type, seed=job.seed,
                             verbose=job.verbose)
-    target = _network_target(job, options) if job.network else _folder_target(job, specs, options)
+    target = _network_target(job, specs, options) if job.network else _folder_target(job, specs, options)
     detectors = Detectors(options)
     _check_specs(specs, target, detectors)
     names = ", ".join(spec.name for spec in specs)

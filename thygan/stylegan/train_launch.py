@@ -110,13 +110,18 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
 
 
 def _resolve_metrics(text: str | None, cfg: str) -> list[str]:
-    from thygan.metrics.registry import METRICS
+    """The metrics to evaluate at each snapshot, their detectors checked now rather than at the first
+    snapshot: a default metric that cannot run is dropped with a note, a requested one is an error."""
+    from thygan.metrics.registry import METRICS, unavailable_for_training
 
     if text is None:
         wanted = default_metrics(cfg)
-        available = [m for m in wanted if m in METRICS]
+        problems = unavailable_for_training([m for m in wanted if m in METRICS])
+        available = [m for m in wanted if m in METRICS and m not in problems]
         if available != wanted:
-            print(f"note: default metrics {', '.join(wanted)} are not available here; training without them")
+            why = "; ".join(problems.values()) or "not registered"
+            print(f"note: default metrics {', '.join(wanted)} are not available here ({why}); training without "
+                  f"them (--metrics=none silences this)")
         return available
     if text.strip().lower() in ("", "none"):
         return []
@@ -125,6 +130,9 @@ def _resolve_metrics(text: str | None, cfg: str) -> list[str]:
         if name not in METRICS:
             known = ", ".join(METRICS.names()) or "none registered"
             raise UserError(f"--metrics: unknown metric '{name}' (available: {known})")
+    problems = unavailable_for_training(names)
+    if problems:
+        raise UserError(f"--metrics: {next(iter(problems.values()))}")
     return names
 
 

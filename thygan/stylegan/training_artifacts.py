@@ -197,4 +197,4 @@ def run_metrics(opts: TrainingOptions, G_ema, snapshot_path: Path, run_dir: Path
 
     for name in opts.metrics:
         run_metric_for_training(name, G_ema=G_ema, data=opts.data, snapshot_path=snapshot_path, run_dir=run_dir,
-                                device=device, subset_seed=opts.random_seed)
+                                device=device)
