@@ -18,8 +18,11 @@ class StatsAccumulator:
 
     def add(self, name: str, values: torch.Tensor) -> None:
         values = values.detach().flatten().to(device=self.device, dtype=torch.float64)
-        values = values[torch.isfinite(values)]
-        moments = torch.stack([torch.ones_like(values).sum(), values.sum(), values.square().sum()])
+        # Non-finite values are left out by masking, not by indexing: a boolean index has a
+        # data-dependent size, which the host must read back from the device (a synchronisation).
+        finite = torch.isfinite(values)
+        values = torch.where(finite, values, torch.zeros_like(values))
+        moments = torch.stack([finite.to(torch.float64).sum(), values.sum(), values.square().sum()])
         if name in self._moments:
             self._moments[name] += moments
         else:

@@ -8,6 +8,7 @@ import scipy.ndimage
 import scipy.stats
 import torch
 
+from tests.torch_utils.host_sync import HostSyncError, no_host_sync
 from thygan.errors import UserError
 from thygan.stylegan.augment import AUGPIPE_SPECS, AugmentPipe, build_augment_pipe
 
@@ -431,3 +432,77 @@ def test_p_above_one_behaves_like_one():
     torch.manual_seed(24)
     _, affine = pipe.sample_geometry(500, 16, 16)
     assert (affine[:, 0, 1] != 0).all()  # every image rotated, as at p = 1
+
+
+# ---- no host-device synchronisation ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["bgc", "bgcfnc"])
+def test_forward_and_backward_never_wait_for_the_device(name):
+    """On ``meta`` (a stand-in for a GPU: the host cannot read its values) every read fails."""
+    pipe = build_augment_pipe(name).to("meta")
+    pipe.set_p(0.6)
+    x = torch.zeros([8, 3, 32, 32], device="meta", requires_grad=True)
+    with no_host_sync() as seen:
+        y = pipe(x)
+        (grad,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)  # as R1 does
+        grad.square().sum().backward()
+    assert y.shape == x.shape and x.grad.shape == x.shape
+    assert {"grid_sampler_2d", "grid_sampler_2d_backward", "index_select"} <= {op.split(".")[0] for op in seen}
+
+
+def test_p_is_read_from_the_buffer_only_after_a_write():
+    pipe = build_augment_pipe("bgc").to("meta")
+    pipe.set_p(0.3)
+    with no_host_sync():
+        assert pipe.p_value() == float(np.float32(0.3))
+    pipe.p.fill_(0.5)  # a write the mirror has not seen: the next read goes to the buffer
+    with pytest.raises(HostSyncError), no_host_sync():
+        pipe.p_value()
+
+
+def test_p_value_follows_every_way_of_writing_p():
+    pipe = build_augment_pipe("bgc")
+    assert pipe.p_value() == 0
+    pipe.p.fill_(0.25)
+    assert pipe.p_value() == 0.25
+    pipe.p.copy_(torch.tensor(0.5))
+    assert pipe.p_value() == 0.5
+    other = build_augment_pipe("bgc")
+    other.p.fill_(0.75)
+    pipe.load_state_dict(other.state_dict())
+    assert pipe.p_value() == 0.75
+    pipe.set_p(0.125)
+    assert float(pipe.p) == pipe.p_value() == 0.125
+    pipe.double().p.fill_(0.3)  # .double() replaces the buffer
+    assert pipe.p_value() == 0.3 and pipe.p.dtype == torch.float64
+
+
+@pytest.mark.gpu
+def test_forward_and_backward_never_synchronise_on_cuda():
+    from torch_utils.training_stats import StatsAccumulator
+
+    pipe = build_augment_pipe("bgc")
+    pipe.set_p(0.6)
+    x = random_images(8, h=32, w=32)
+    torch.manual_seed(25)
+    expected = pipe(x)
+    pipe.cuda()
+    x_cuda = x.cuda().requires_grad_(True)
+    stats = StatsAccumulator(x_cuda.device)
+
+    def step():
+        torch.manual_seed(25)
+        y = pipe(x_cuda)
+        (grad,) = torch.autograd.grad(y.square().sum(), x_cuda, create_graph=True)
+        grad.square().sum().backward()
+        stats.add("y", y.detach())
+        return y
+
+    warm = step()  # lazy CUDA initialisation, and the one read of p after the move, happen here
+    # The per-image parameters come from the CPU generator: the same transforms as on the CPU.
+    torch.testing.assert_close(warm.detach().cpu(), expected, atol=5e-3, rtol=0)  # cudnn may use TF32
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

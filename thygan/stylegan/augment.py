@@ -20,6 +20,10 @@ quarter turns of square images are pixel permutations (the asymmetric wavelet is
 through the resampler a mirrored white-noise image errs by 30% rms), and the resampling grid is
 centred on the wavelet's centroid (5.10 taps, not the 5.5 of a symmetric filter); centred at 5.5 the
 centre of rotation and scaling would sit 0.2 px off.
+
+The step never waits for the device: the per-image parameters (a few numbers per image) are drawn and
+composed into matrices on the CPU, where the resampler reads its padding margins, and reach the device
+by asynchronous copies; the host reads ``p`` from a mirror that follows every write to the buffer.
 """
 
 import numpy as np
@@ -130,6 +134,8 @@ class AugmentPipe(torch.nn.Module):
         if len(self.imgfilter_bands) != len(BAND_POWER):
             raise ValueError(f"AugmentPipe: imgfilter_bands needs {len(BAND_POWER)} entries")
         self.register_buffer("p", torch.zeros([]))  # overall probability; ADA adjusts it during training
+        self._p_host = 0.0                     # float(self.p), read once per write, not once per forward
+        self._p_read_from = (self.p, self.p._version)  # the buffer and its write count when last read
         self.register_buffer("Hz_geom", upfirdn2d.setup_filter(list(SYM6), separable=True))
         bank = octave_filter_bank(len(BAND_POWER))
         self.register_buffer("Hz_fbank", torch.as_tensor(bank, dtype=torch.float32))
@@ -137,34 +143,50 @@ class AugmentPipe(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: ``[N, C, H, W]`` float in about [-1, 1] -> augmented images, same shape.
 
-        Differentiable (twice) w.r.t. ``images``; randomness comes from torch's global RNG.
+        Differentiable (twice) w.r.t. ``images``; randomness comes from torch's global RNG: the CPU
+        generator for the per-image parameters, the images' device generator for the noise pixels.
         """
         if images.ndim != 4:
             raise ValueError(f"AugmentPipe: expected images [N, C, H, W], got {list(images.shape)}")
-        if not float(self.p) > 0:  # nothing to do; also spares the filters' border effects
+        if not self.p_value() > 0:  # nothing to do; also spares the filters' border effects
             return images
         n, c, h, w = images.shape
-        geometry = self.sample_geometry(n, h, w, device=images.device)
+        geometry = self.sample_geometry(n, h, w)
         if geometry is not None:
             images = self._apply_geometry(images, *geometry)
-        color = self.sample_color(n, c, device=images.device)
+        color = self.sample_color(n, c)
         if color is not None:
-            images = _apply_color(images, color.to(images.dtype))
-        gains = self.sample_filter_gains(n, device=images.device)
+            images = _apply_color(images, _to_device(color, images.device).to(images.dtype))
+        gains = self.sample_filter_gains(n)
         if gains is not None:
-            images = _filter_separable(images, (gains @ self.Hz_fbank).to(images.dtype))
+            images = _filter_separable(images, (_to_device(gains, images.device) @ self.Hz_fbank).to(images.dtype))
         if self.noise > 0:
-            sigma = self._gate(torch.randn([n], device=images.device).abs() * self.noise_std, self.noise, 0)
+            sigma = _to_device(self._gate(torch.randn([n]).abs() * self.noise_std, self.noise, 0), images.device)
             images = images + torch.randn_like(images) * sigma.to(images.dtype)[:, None, None, None]
         if self.cutout > 0:
             images = images * self._cutout_mask(n, h, w, device=images.device).to(images.dtype)
         return images
 
+    def p_value(self) -> float:
+        """``p`` as a Python float. Reads the buffer only after something wrote to it (``fill_``,
+        ``copy_``, ``load_state_dict``, ``.to``): reading a device tensor waits for the device."""
+        source, version = self._p_read_from
+        if source is not self.p or version != self.p._version:  # `.to` replaces the buffer, writes count
+            self._p_host = float(self.p)
+            self._p_read_from = (self.p, self.p._version)
+        return self._p_host
+
+    def set_p(self, value: float) -> None:
+        """Write ``p`` without a device read to refresh the mirror (rounded on the CPU as the buffer rounds)."""
+        self.p.fill_(value)
+        self._p_host = float(torch.tensor(value, dtype=self.p.dtype))
+        self._p_read_from = (self.p, self.p._version)
+
     # ---- random parameters ------------------------------------------------------------------------
 
     def _gate(self, value: torch.Tensor, multiplier: float, identity: float) -> torch.Tensor:
         """Per image: ``value`` with probability ``multiplier * p``, else ``identity``."""
-        keep = torch.rand(value.shape[:1], device=value.device) < multiplier * self.p
+        keep = torch.rand(value.shape[:1], device=value.device) < multiplier * self.p_value()
         keep = keep.reshape([-1] + [1] * (value.ndim - 1))
         return torch.where(keep, value, torch.full_like(value, identity))
 
@@ -199,7 +221,7 @@ class AugmentPipe(torch.nn.Module):
             s = self._log2_normal(n, self.scale_std, self.scale, device)
             affine = affine @ _scale_inv(s, s)
         # Two rotations, each with probability p_rot, so that some rotation happens with rotate * p.
-        p_rot = 1 - torch.sqrt((1 - self.rotate * self.p).clamp(0, 1))
+        p_rot = 1 - float(np.sqrt(np.clip(1 - self.rotate * self.p_value(), 0, 1)))
         if self.rotate > 0:  # pre-rotation
             affine = affine @ _rotate_inv(self._random_angle(n, p_rot, device))
         if self.aniso > 0:
@@ -212,7 +234,7 @@ class AugmentPipe(torch.nn.Module):
             affine = affine @ _translate_inv(t[:, 0] * w, t[:, 1] * h)
         return dihedral, affine
 
-    def _random_angle(self, n: int, probability: torch.Tensor, device) -> torch.Tensor:
+    def _random_angle(self, n: int, probability: float, device) -> torch.Tensor:
         theta = (torch.rand([n], device=device) * 2 - 1) * np.pi * self.rotate_max
         keep = torch.rand([n], device=device) < probability
         return torch.where(keep, theta, torch.zeros_like(theta))
@@ -266,9 +288,10 @@ class AugmentPipe(torch.nn.Module):
         return gains
 
     def _cutout_mask(self, n: int, h: int, w: int, *, device) -> torch.Tensor:
-        """``[n, 1, h, w]``: 0 inside a random square of side ``cutout_size`` (fraction of the image)."""
-        size = self._gate(torch.full([n], float(self.cutout_size), device=device), self.cutout, 0)
-        centre = torch.rand([n, 2], device=device)
+        """``[n, 1, h, w]`` on ``device``: 0 inside a random square of side ``cutout_size`` (fraction of
+        the image); its size and place are drawn on the CPU."""
+        size = _to_device(self._gate(torch.full([n], float(self.cutout_size)), self.cutout, 0), device)
+        centre = _to_device(torch.rand([n, 2]), device)
         x = ((torch.arange(w, device=device) + 0.5) / w)[None, :] - centre[:, :1]
         y = ((torch.arange(h, device=device) + 0.5) / h)[None, :] - centre[:, 1:]
         outside_x = x.abs() >= size[:, None] / 2
@@ -278,50 +301,87 @@ class AugmentPipe(torch.nn.Module):
     # ---- geometric resampling ---------------------------------------------------------------------
 
     def _apply_geometry(self, images: torch.Tensor, dihedral: torch.Tensor, affine: torch.Tensor):
+        """dihedral, affine: ``[N, 3, 3]`` on the CPU (see ``sample_geometry``)."""
         h, w = images.shape[2:]
         if h == w:
-            images = _permute_pixels(images, dihedral)
+            if not _is_identity(dihedral):
+                images = _permute_pixels(images, _to_device(dihedral, images.device))
         else:
             affine = dihedral @ affine  # a quarter turn of a non-square image is no pixel permutation
         return self._resample(images, affine)
 
     def _resample(self, images: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
-        """Warp ``images`` so that output pixel ``q`` shows input point ``G_inv q``."""
-        n, c, h, w = images.shape
-        ext = self.Hz_geom.numel() // 4  # 2x-filter reach in input pixels; also the bilinear reach
-        # Output pixel centres, extended by what the downsampling filter reads, in centred coordinates.
-        cx, cy = (w - 1) / 2 + ext, (h - 1) / 2 + ext
-        corners = torch.tensor([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], device=G_inv.device)
-        src = G_inv[:, :2, :] @ corners.T  # [n, 2, 4] where the corners sample the input
-        need = torch.stack([-(w - 1) / 2 - src[:, 0].amin(1), src[:, 0].amax(1) - (w - 1) / 2,
-                            -(h - 1) / 2 - src[:, 1].amin(1), src[:, 1].amax(1) - (h - 1) / 2], dim=1)
-        # One reflection at most: bounds memory; further out grid_sample reads zeros.
-        limit = torch.tensor([w - 1, w - 1, h - 1, h - 1], device=G_inv.device)
-        pad = torch.minimum((need.amax(0) + ext).ceil().clamp(min=0), limit)
-        is_identity = (G_inv == torch.eye(3, device=G_inv.device)).all()
-        *pad, is_identity = torch.cat([pad, is_identity[None].float()]).tolist()  # one host sync
-        if is_identity:
+        """Warp ``images`` so that output pixel ``q`` shows input point ``G_inv q`` (``[N, 3, 3]``, CPU)."""
+        if _is_identity(G_inv):
             return images
-        px0, px1, py0, py1 = (int(v) for v in pad)
-        images = reflect_pad(images, (px0, px1, py0, py1))
+        h, w = images.shape[2:]
+        ext = self.Hz_geom.numel() // 4  # 2x-filter reach in input pixels; also the bilinear reach
+        pad = _reflect_margins(G_inv, h, w, ext)
+        images = reflect_pad(images, pad)
         images = upfirdn2d.upsample2d(images, self.Hz_geom, up=2)
-        # Upsampled pixel k lies at padded input position (k + delay) / 2, where the delay follows from
-        # upsample2d's padding and the filter's centroid (sym6 is not symmetric: 5.10 taps, not 5.5).
-        # The same holds for the output grid, whose extension ``ext`` the downsampling crops again.
-        delay = len(SYM6) // 2 - 1 - float(np.sum(np.arange(len(SYM6)) * SYM6) / np.sum(SYM6))
-        ku = torch.arange(2 * (w + 2 * ext), device=G_inv.device)
-        kv = torch.arange(2 * (h + 2 * ext), device=G_inv.device)
-        u = (ku + delay) / 2 - ext - (w - 1) / 2
-        v = (kv + delay) / 2 - ext - (h - 1) / 2
-        points = torch.stack([u[None, :].expand(len(v), -1), v[:, None].expand(-1, len(u)),
-                              torch.ones(len(v), len(u), device=G_inv.device)], dim=-1)
-        src = torch.einsum("nij,hwj->nhwi", G_inv[:, :2, :], points)
-        # Centred input position -> upsampled padded index k' = 2 (s + centre + pad) - delay -> [-1, 1].
-        size = torch.tensor([images.shape[3], images.shape[2]], device=G_inv.device)
-        origin = torch.tensor([(w - 1) / 2 + px0, (h - 1) / 2 + py0], device=G_inv.device)
-        grid = (4 * (src + origin) - 2 * delay + 1) / size - 1
+        # Sampling positions, affine in the upsampled output index (ku, kv): one [N, 2, 3] matrix.
+        to_grid = _grid_matrix(G_inv, h, w, ext, pad, upsampled_size=images.shape[2:])
+        dtype = torch.promote_types(images.dtype, torch.float32)  # positions need more than half precision
+        ku = torch.arange(2 * (w + 2 * ext), device=images.device, dtype=dtype)
+        kv = torch.arange(2 * (h + 2 * ext), device=images.device, dtype=dtype)
+        index = torch.stack([ku[None, :].expand(len(kv), -1), kv[:, None].expand(-1, len(ku)),
+                             torch.ones(len(kv), len(ku), device=images.device, dtype=dtype)], dim=-1)
+        grid = torch.einsum("nij,hwj->nhwi", _to_device(to_grid, images.device).to(dtype), index)
         images = grid_sample_gradfix.grid_sample(images, grid.to(images.dtype))
         return upfirdn2d.downsample2d(images, self.Hz_geom, down=2, padding=-2 * ext, flip_filter=True)
+
+
+# Upsampled pixel k lies at padded input position (k + delay) / 2, where the delay follows from
+# upsample2d's padding and the filter's centroid (sym6 is not symmetric: 5.10 taps, not 5.5).
+SYM6_DELAY = len(SYM6) // 2 - 1 - float(np.sum(np.arange(len(SYM6)) * SYM6) / np.sum(SYM6))
+
+
+def _to_device(values: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Queue a CPU -> device copy without waiting for the device (a blocking copy synchronises).
+
+    Safe for pageable CPU memory: CUDA stages it before the call returns, so ``values`` may go.
+    """
+    return values.to(device, non_blocking=True)
+
+
+def _is_identity(matrices: torch.Tensor) -> bool:
+    """matrices: ``[N, 3, 3]`` on the CPU."""
+    return bool((matrices == torch.eye(3)).all())
+
+
+def _reflect_margins(G_inv: torch.Tensor, h: int, w: int, ext: int) -> tuple[int, int, int, int]:
+    """Mirror padding ``(x0, x1, y0, y1)`` the warp ``G_inv`` (``[N, 3, 3]``, CPU) reads, filters included.
+
+    The corners of the output grid, extended by what the downsampling filter reads, map to the input
+    corners of a quadrilateral; its bounding box beyond the image, plus the filter reach, is the margin.
+    """
+    cx, cy = (w - 1) / 2 + ext, (h - 1) / 2 + ext
+    corners = torch.tensor([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]])
+    src = G_inv[:, :2, :] @ corners.T  # [n, 2, 4] where the corners sample the input
+    need = torch.stack([-(w - 1) / 2 - src[:, 0].amin(1), src[:, 0].amax(1) - (w - 1) / 2,
+                        -(h - 1) / 2 - src[:, 1].amin(1), src[:, 1].amax(1) - (h - 1) / 2], dim=1)
+    # One reflection at most: bounds memory; further out grid_sample reads zeros.
+    limit = torch.tensor([w - 1, w - 1, h - 1, h - 1])
+    pad = torch.minimum((need.amax(0) + ext).ceil().clamp(min=0), limit)
+    return tuple(int(v) for v in pad.tolist())
+
+
+def _grid_matrix(G_inv: torch.Tensor, h: int, w: int, ext: int, pad, *, upsampled_size) -> torch.Tensor:
+    """``[N, 2, 3]`` float64 (CPU): upsampled output index (ku, kv, 1) -> ``grid_sample``'s [-1, 1].
+
+    The chain: index -> centred output position (u, v), the output grid extended by ``ext`` which the
+    downsampling crops again; -> centred input position ``G_inv (u, v)``; -> upsampled padded index
+    ``k' = 2 (s + centre + pad) - delay`` -> normalised for ``align_corners=False``.
+    """
+    px0, _, py0, _ = pad
+    up_h, up_w = upsampled_size
+    half = SYM6_DELAY / 2
+    to_centred = torch.tensor([[0.5, 0, half - ext - (w - 1) / 2], [0, 0.5, half - ext - (h - 1) / 2], [0, 0, 1]],
+                              dtype=torch.float64)
+    to_normalised = torch.tensor([[4 / up_w, 0, (4 * ((w - 1) / 2 + px0) - 2 * SYM6_DELAY + 1) / up_w - 1],
+                                  [0, 4 / up_h, (4 * ((h - 1) / 2 + py0) - 2 * SYM6_DELAY + 1) / up_h - 1]],
+                                 dtype=torch.float64)
+    return to_normalised @ G_inv.double() @ to_centred
 
 
 def _mat3(rows: list[list], like: torch.Tensor) -> torch.Tensor:

@@ -147,7 +147,8 @@ def adjust_augment_p(augment_pipe, ada_stats: StatsAccumulator, opts: TrainingOp
         return
     step = opts.batch_size * opts.augment.interval / (opts.augment.speed_kimg * 1000)
     adjust = np.sign(signs["mean"] - opts.augment.target) * step
-    augment_pipe.p.copy_((augment_pipe.p + adjust).clamp(min=0))
+    # Stepped on the host in float32, as the buffer would be: the pipe then knows p without a device read.
+    augment_pipe.set_p(max(np.float32(augment_pipe.p_value()) + np.float32(adjust), 0))
 
 
 def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int | None = None,
