@@ -39,6 +39,7 @@ def assert_one_line_error(result, *fragments):
         assert fragment in result.output, result.output
 
 
+@pytest.mark.slow
 def test_torchrun_without_gpus_trains_with_its_process_count(tiny_dataset, tmp_path):
     """The reported crash: torchrun --nproc_per_node=2 with no --gpus divided by zero in the loop."""
     outdir = tmp_path / "runs"
