@@ -10,10 +10,11 @@ from click.testing import CliRunner
 
 from thygan.cli.train import train_command
 from thygan.io.checkpoint import load_checkpoint
+from thygan.stylegan.networks import Discriminator, Generator
 from thygan.stylegan.train_launch import resolve_options, run_process
 from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_loop import training_loop
-from thygan.stylegan.training_options import options_from_dict, options_to_dict, options_to_json
+from thygan.stylegan.training_options import AugmentOptions, options_from_dict, options_to_dict, options_to_json
 from thygan.stylegan.training_state import latest_snapshot
 
 
@@ -59,26 +60,94 @@ def test_training_writes_the_run_folder(tiny_dataset, tmp_path):
     assert loaded.class_names == ["class0", "class1", "class2"] and loaded.cur_nimg == 16
 
 
-def test_resume_continues_exactly(tiny_dataset, tmp_path):
+def augment_options(mode: str) -> AugmentOptions:
+    """noaug; a fixed p = 0.5 (every augmentation draws random numbers); or ADA with a target and a
+    speed that move p by 0.2 every 2 minibatches (in 6 minibatches of the tiny run: up, down, up)."""
+    return {"noaug": AugmentOptions(mode="noaug", target=None),
+            "fixed": AugmentOptions(mode="fixed", p=0.5, target=None),
+            "ada": AugmentOptions(mode="ada", target=0.3, interval=2, speed_kimg=0.04)}[mode]
+
+
+def augment_p(snapshot) -> float | None:
+    tensors = load_checkpoint(snapshot).extra_tensors.get("augment_pipe")
+    return None if tensors is None else float(tensors["p"])
+
+
+def augment_history(run_dir) -> list[float]:
+    """The augment p of every tick in stats.jsonl."""
+    lines = (run_dir / "stats.jsonl").read_text().splitlines()
+    return [json.loads(line)["Progress/augment"]["mean"] for line in lines]
+
+
+@pytest.mark.parametrize("aug", ["noaug", "fixed", "ada"])
+def test_resume_continues_exactly(tiny_dataset, tmp_path, aug):
+    """6 minibatches == 3 + snapshot + resume + 3: G, D, G_ema and the augment p, bit for bit. The split
+    falls mid-tick and, under ADA, mid-interval (the unreported signs of minibatch 3 must carry over)."""
     straight, split = tmp_path / "straight", tmp_path / "split"
     straight.mkdir()
     split.mkdir()
-    training_loop(tiny_options(tiny_dataset), straight, max_steps=6)
-    training_loop(tiny_options(tiny_dataset), split, max_steps=2)
-    resumed = tiny_options(tiny_dataset, resume=str(latest_snapshot(split)))
-    training_loop(resumed, split, max_steps=4)
+    training_loop(tiny_options(tiny_dataset, augment=augment_options(aug)), straight, max_steps=6)
+    training_loop(tiny_options(tiny_dataset, augment=augment_options(aug)), split, max_steps=3)
+    p_at_split = augment_p(latest_snapshot(split))
+    resumed = tiny_options(tiny_dataset, augment=augment_options(aug), resume=str(latest_snapshot(split)))
+    progress = training_loop(resumed, split, max_steps=3)
+    assert progress.batch_idx == 6 and progress.cur_nimg == 24
     a, b = final_weights(straight), final_weights(split)
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and {key.split(".")[0] for key in a} == {"G", "D", "G_ema"}
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    p_straight, p_split = augment_p(latest_snapshot(straight)), augment_p(latest_snapshot(split))
+    assert p_straight == p_split
+    if aug == "noaug":
+        assert p_straight is None
+    elif aug == "fixed":
+        assert p_at_split == p_straight == 0.5
+    else:  # ADA moved p, and augmentation was on across the resume
+        assert p_at_split == pytest.approx(0.2) and p_straight == pytest.approx(0.2)
 
 
-def test_two_processes_match_one_process_with_accumulation(tiny_dataset, tmp_path):
-    """2 gloo processes x batch 2 == 1 process accumulating 2 chunks of 2 (same total batch 4)."""
+def test_resume_from_a_reference_pickle_starts_from_its_weights(tiny_dataset, tmp_path):
+    """A reference .pkl gives weights only. With lr 0 the Adam steps leave G and D as they are, and with
+    a half-life of one minibatch (no ramp-up) G_ema becomes the midpoint of the pickle's G and G_ema:
+    after one minibatch, each network shows the pickle's weights (none the seed's own init)."""
+    from tests.io.reference_snapshot import write_snapshot
+
+    changes = dict(lrate=0.0, ema_kimg=0.004, ema_rampup=None)  # batch 4 = 0.004 kimg: beta = 0.5
+    opts = tiny_options(tiny_dataset, **changes)
+    nets = {}
+    for seed, name, cls, kwargs in ((123, "G", Generator, opts.G_kwargs), (124, "D", Discriminator, opts.D_kwargs),
+                                    (125, "G_ema", Generator, opts.G_kwargs)):
+        torch.manual_seed(seed)  # unlike the run's own seed-0 initialisation
+        nets[name] = cls(**kwargs).eval()
+    pkl = write_snapshot(tmp_path / "network-snapshot-000200.pkl", **nets)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    progress = training_loop(tiny_options(tiny_dataset, resume=str(pkl), **changes), run_dir, max_steps=1)
+    assert progress.cur_nimg == 4 and progress.batch_idx == 1  # counters start fresh, as the reference
+    loaded = load_checkpoint(latest_snapshot(run_dir)).networks
+    got = {name: dict(net.named_parameters()) for name, net in loaded.items()}
+    source = {name: dict(net.named_parameters()) for name, net in nets.items()}
+    for name in ("G", "D"):
+        assert got[name].keys() == source[name].keys()
+        for key, value in source[name].items():
+            assert torch.equal(got[name][key], value), (name, key)
+    for key, value in source["G_ema"].items():
+        a, b = source["G"][key].double(), value.double()
+        error = (got["G_ema"][key].double() - (a + b) / 2).abs()
+        assert bool((error <= 1e-6 * (a.abs() + b.abs()) + 1e-7).all()), key  # float32 rounding of the lerp
+    torch.manual_seed(opts.random_seed)
+    fresh = Generator(**opts.G_kwargs)
+    assert not torch.equal(got["G"]["mapping.fc0.weight"], fresh.mapping.fc0.weight)
+
+
+@pytest.mark.parametrize("aug", ["fixed", "ada"])  # noaug runs the same code minus the augment pipe
+def test_two_processes_match_one_process_with_accumulation(tiny_dataset, tmp_path, aug):
+    """2 gloo processes x batch 2 == 1 process accumulating 2 chunks of 2 (same total batch 4), with
+    augmentation drawing per-chunk random numbers, and under ADA the processes pooling D's signs."""
     one, two = tmp_path / "one", tmp_path / "two"
     for run_dir, world in ((one, 1), (two, 2)):
         run_dir.mkdir()
-        opts = tiny_options(tiny_dataset, batch_gpu=2, num_gpus=world)
+        opts = tiny_options(tiny_dataset, batch_gpu=2, num_gpus=world, augment=augment_options(aug))
         (run_dir / "training_options.json").write_text(options_to_json(opts))
     # Stop after 2 ticks via total_kimg: 4 minibatches of 4 images.
     for run_dir in (one, two):
@@ -90,6 +159,12 @@ def test_two_processes_match_one_process_with_accumulation(tiny_dataset, tmp_pat
     a, b = final_weights(one), final_weights(two)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    history = augment_history(one)
+    assert augment_history(two) == history
+    if aug == "fixed":
+        assert history == [0.5, 0.5, 0.5]
+    else:
+        assert max(history) > 0  # ADA raised p at some tick
 
 
 def test_options_round_trip_and_reject_unknown_keys(tiny_dataset):
