@@ -61,11 +61,14 @@ def test_training_writes_the_run_folder(tiny_dataset, tmp_path):
 
 
 def augment_options(mode: str) -> AugmentOptions:
-    """noaug; a fixed p = 0.5 (every augmentation draws random numbers); or ADA with a target and a
-    speed that move p by 0.2 every 2 minibatches (in 6 minibatches of the tiny run: up, down, up)."""
+    """noaug; a fixed p = 0.5 (every augmentation draws random numbers); ADA moving p by 0.2 every 2
+    minibatches (in the tiny run: up, down, up, so p is 0.2 across a resume after minibatch 3); or ADA
+    adjusting once, at minibatch 4, by 0.4 from the signs of minibatches 1-4 (a resume after minibatch 3
+    must carry minibatch 3's signs: without them the mean drops from 0.083 to -0.5 and p stays 0)."""
     return {"noaug": AugmentOptions(mode="noaug", target=None),
             "fixed": AugmentOptions(mode="fixed", p=0.5, target=None),
-            "ada": AugmentOptions(mode="ada", target=0.3, interval=2, speed_kimg=0.04)}[mode]
+            "ada": AugmentOptions(mode="ada", target=0.3, interval=2, speed_kimg=0.04),
+            "ada_slow": AugmentOptions(mode="ada", target=0.0, interval=4, speed_kimg=0.04)}[mode]
 
 
 def augment_p(snapshot) -> float | None:
@@ -79,10 +82,10 @@ def augment_history(run_dir) -> list[float]:
     return [json.loads(line)["Progress/augment"]["mean"] for line in lines]
 
 
-@pytest.mark.parametrize("aug", ["noaug", "fixed", "ada"])
+@pytest.mark.parametrize("aug", ["noaug", "fixed", "ada", "ada_slow"])
 def test_resume_continues_exactly(tiny_dataset, tmp_path, aug):
     """6 minibatches == 3 + snapshot + resume + 3: G, D, G_ema and the augment p, bit for bit. The split
-    falls mid-tick and, under ADA, mid-interval (the unreported signs of minibatch 3 must carry over)."""
+    falls mid-tick and, under ADA, mid-interval (the unreported signs of minibatch 3 carry over)."""
     straight, split = tmp_path / "straight", tmp_path / "split"
     straight.mkdir()
     split.mkdir()
@@ -102,8 +105,10 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path, aug):
         assert p_straight is None
     elif aug == "fixed":
         assert p_at_split == p_straight == 0.5
-    else:  # ADA moved p, and augmentation was on across the resume
+    elif aug == "ada":  # ADA moved p, and augmentation was on across the resume
         assert p_at_split == pytest.approx(0.2) and p_straight == pytest.approx(0.2)
+    else:  # ADA raised p after the resume, from signs gathered on both sides of it
+        assert p_at_split == 0 and p_straight == pytest.approx(0.4)
 
 
 def test_resume_from_a_reference_pickle_starts_from_its_weights(tiny_dataset, tmp_path):
