@@ -62,7 +62,7 @@ class StyleGAN2Loss:
         if self.config.style_mixing_prob > 0:
             num_ws = ws.shape[1]
             cutoff = int(torch.randint(1, num_ws, [], device="cpu")) if num_ws > 1 else num_ws
-            if torch.rand([]).item() >= self.config.style_mixing_prob:
+            if torch.rand([], device="cpu").item() >= self.config.style_mixing_prob:
                 cutoff = num_ws
             if cutoff < num_ws:
                 mixed = nets.mapping(torch.randn_like(z), c, skip_w_avg_update=True)

@@ -95,8 +95,9 @@ def step_phases(phases, loss, opts: TrainingOptions, real_img, real_c, label_tab
         gen_z = torch.randn([opts.batch_size, opts.G_kwargs["z_dim"]], generator=latent_gen)
         gen_c = sample_gen_labels(label_table, opts.batch_size, latent_gen)
         own = slice(info.rank * per_process, (info.rank + 1) * per_process)
-        z_chunks = gen_z[own].to(device).split(opts.batch_gpu)
-        c_chunks = gen_c[own].to(device).split(opts.batch_gpu)
+        # non_blocking: a plain host-to-device copy waits for the device's queue to drain.
+        z_chunks = gen_z[own].to(device, non_blocking=True).split(opts.batch_gpu)
+        c_chunks = gen_c[own].to(device, non_blocking=True).split(opts.batch_gpu)
         phase.module.requires_grad_(True)
         phase.opt.zero_grad(set_to_none=True)
         for round_idx, ((img, c), z, gc) in enumerate(zip(real_chunks, z_chunks, c_chunks)):
@@ -231,7 +232,7 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
                   "gpumem_gb": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0}
         if device.type == "cuda":  # per-tick peak, as the reference: the next tick starts from what is in use now
             torch.cuda.reset_peak_memory_stats(device)
-        p = float(augment_pipe.p) if augment_pipe is not None else 0.0
+        p = augment_pipe.p_value() if augment_pipe is not None else 0.0
         if is_main:
             print(artifacts.tick_line(progress, timing, p, tick_stats))
             artifacts.append_stats(run_dir, progress, timing, p, tick_stats, tensorboard)
