@@ -210,3 +210,14 @@ def test_cond_needs_labels(tmp_path):
     data = write_tiny_dataset(tmp_path / "unlabelled", labels=False)
     result = CliRunner().invoke(train_command, [f"--outdir={tmp_path}", f"--data={data}", "--cond=1", "-n"])
     assert result.exit_code == 2 and "--cond=True requires labels specified in dataset.json" in result.output
+
+
+def test_data_workers_are_capped_at_the_usable_cpus(monkeypatch):
+    import os
+
+    from thygan.stylegan import training_artifacts
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert training_artifacts._usable_workers(3) == 2
+    assert training_artifacts._usable_workers(1) == 1
+    assert training_artifacts._usable_workers(0) == 0

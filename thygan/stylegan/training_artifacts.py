@@ -2,6 +2,7 @@
 grids, the tick line, stats.jsonl / TensorBoard, and metrics at snapshots."""
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,15 +76,22 @@ class InfiniteBatches:
             self.position += self.batch_size
 
 
+def _usable_workers(requested: int) -> int:
+    """--workers capped at the CPUs this process may use: more workers than cores only contend (and
+    torch warns about it), and the sampler fixes the image order whatever the worker count."""
+    return min(requested, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def minibatch_loader(dataset, opts: TrainingOptions, info, *, start_batch: int, device: torch.device):
     """Yield (real_img [B, C, R, R] float32 in [-1, 1], real_c [B, label_dim]) for this process."""
     sampler = InfiniteBatches(len(dataset), batch_size=opts.batch_size, seed=opts.random_seed, rank=info.rank,
                               world_size=info.world_size, start_batch=start_batch)
     per_process = opts.batch_size // info.world_size
+    workers = _usable_workers(opts.data.workers)
     loader = torch.utils.data.DataLoader(
-        dataset, sampler=sampler, batch_size=per_process, num_workers=opts.data.workers,
-        pin_memory=device.type == "cuda", prefetch_factor=2 if opts.data.workers > 0 else None,
-        persistent_workers=opts.data.workers > 0, generator=torch.Generator().manual_seed(opts.random_seed))
+        dataset, sampler=sampler, batch_size=per_process, num_workers=workers,
+        pin_memory=device.type == "cuda", prefetch_factor=2 if workers > 0 else None,
+        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(opts.random_seed))
     for images, labels in loader:
         # uint8 crosses to the device (4x less traffic than float), conversion happens there.
         images = images.to(device, non_blocking=True).to(torch.float32) / 127.5 - 1
