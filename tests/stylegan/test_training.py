@@ -58,8 +58,22 @@ def test_training_writes_the_run_folder(tiny_dataset, tmp_path):
     assert "Loss/r1_penalty" not in stats[2]  # minibatch 3 is not a lazy-regularization step (interval 2)
     loaded = load_checkpoint(latest_snapshot(run_dir))
     assert loaded.class_names == ["class0", "class1", "class2"] and loaded.cur_nimg == 16
+    assert any(name.startswith("events.out.tfevents") for name in names)
 
 
+def test_progress_grids_have_one_row_per_class(tiny_dataset, tmp_path):
+    from PIL import Image
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    training_loop(tiny_options(tiny_dataset), run_dir, max_steps=1)
+    reals = np.asarray(Image.open(run_dir / "reals.png"))
+    fakes = np.asarray(Image.open(run_dir / "fakes000000.png"))
+    assert reals.shape == fakes.shape and reals.shape[0] == 3 * 16  # 3 classes of 16 px tiles
+    # the tiny dataset paints class k in colour channel k: row k of the reals must be dominated by it
+    for row in range(3):
+        band = reals[row * 16:(row + 1) * 16].reshape(-1, 3).astype(float).mean(axis=0)
+        assert int(np.argmax(band)) == row, (row, band)
 def augment_options(mode: str) -> AugmentOptions:
     """noaug; a fixed p = 0.5 (every augmentation draws random numbers); ADA moving p by 0.2 every 2
     minibatches (in the tiny run: up, down, up, so p is 0.2 across a resume after minibatch 3); or ADA
