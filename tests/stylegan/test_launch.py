@@ -59,6 +59,9 @@ def test_torchrun_without_gpus_trains_with_its_process_count(tiny_dataset, tmp_p
     assert run_dir.name.endswith("-kimg0.016")
     snapshot = load_checkpoint(latest_snapshot(run_dir))
     assert snapshot.cur_nimg == 16  # 0.016 kimg = 2 minibatches of 8, 4 per process
+    log = (run_dir / "log.txt").read_text()  # rank 0's output, teed
+    ticks = [line for line in log.splitlines() if line.startswith("tick ")]
+    assert len(ticks) == 2 and "sec/kimg" in ticks[0] and "augment" in ticks[0]
 
 
 def test_world_size_sets_the_process_count(tiny_dataset, monkeypatch):
