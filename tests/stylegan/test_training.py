@@ -90,6 +90,10 @@ def augment_p(snapshot) -> float | None:
     return None if tensors is None else float(tensors["p"])
 
 
+def stats_lines(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+
+
 def augment_history(run_dir) -> list[float]:
     """The augment p of every tick in stats.jsonl."""
     lines = (run_dir / "stats.jsonl").read_text().splitlines()
@@ -180,6 +184,11 @@ def test_two_processes_match_one_process_with_accumulation(tiny_dataset, tmp_pat
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
     history = augment_history(one)
     assert augment_history(two) == history
+    # training stats are reduced across the processes: rank 0's stats.jsonl sees the whole batch
+    for line_one, line_two in zip(*(stats_lines(run_dir) for run_dir in (one, two)), strict=True):
+        for key in ("Loss/G/loss", "Loss/D/loss", "Loss/scores/real"):
+            assert line_two[key]["n"] == line_one[key]["n"], key
+            assert line_two[key]["mean"] == pytest.approx(line_one[key]["mean"], rel=1e-4, abs=1e-5), key
     if aug == "fixed":
         assert history == [0.5, 0.5, 0.5]
     else:
