@@ -29,8 +29,8 @@ class Preset:
     w_dim: int = 512         # intermediate latent size
     channel_base_unit: int = 32768  # channels at resolution r = min(fmaps * unit // r, channel_max)
     channel_max: int = 512   # widest layer
-    num_fp16_res: int = 4    # top resolutions that run in float16 on CUDA
-    conv_clamp: int | None = 256  # activation clamp for fp16 layers
+    num_fp16_res: int = 4    # top resolutions in reduced precision (fp16 on CUDA, or bf16 by --precision)
+    conv_clamp: int | None = 256  # activation clamp for the reduced-precision layers
     d_architecture: str = "resnet"  # discriminator architecture
     pl_weight: float = 2.0   # path-length regularization weight
     style_mixing_prob: float = 0.9  # probability of mixing two latents
