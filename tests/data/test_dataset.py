@@ -213,8 +213,9 @@ def test_refuses_unreadable_image_when_read(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("a.png", png_bytes(random_images(1, 4, 4)[0]))
         zf.writestr("b.png", b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
-    with pytest.raises(UserError, match="b.png: cannot read image"):
+    with pytest.raises(UserError, match="b.png: cannot read image") as info:
         ImageFolderDataset(archive)
+    assert str(info.value).startswith(f"{archive}/b.png: ")  # the whole path, so the file can be found
 
 
 def test_refuses_16_bit_images(tmp_path):

@@ -89,7 +89,7 @@ def _process(rank: int, opts: TrainOptions, run_dir: str, init_file: str) -> Non
     else:  # CPU processes share the cores; more threads than cores makes every step many times slower
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // opts.gpus))
     torch.distributed.init_process_group("nccl" if use_cuda else "gloo", init_method=f"file://{init_file}",
-                                         rank=rank, world_size=opts.gpus)
+                                         rank=rank, world_size=opts.gpus, timeout=distributed.PROCESS_GROUP_TIMEOUT)
     try:
         train_classifier(opts, run_dir)
     finally:

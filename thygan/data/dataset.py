@@ -60,7 +60,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         shapes = {}
         for name in self._files.names:
             with self._files.open(name) as file:
-                shapes.setdefault(probe_image(file, name), name)
+                shapes.setdefault(probe_image(file, f"{self.path}/{name}"), name)
         first_shape, first_name = next(iter(shapes.items()))
         if len(shapes) > 1:
             (other_shape, other_name), *_ = list(shapes.items())[1:]
@@ -108,7 +108,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
         """Image [C, H, W] uint8 (mirrored in the xflip half) and its label [label_dim] float32."""
         name = self._files.names[self._raw_idx[idx]]
-        image = decode_image(self._files.read(name), name).transpose(2, 0, 1)
+        image = decode_image(self._files.read(name), f"{self.path}/{name}").transpose(2, 0, 1)
         if image.shape != self.image_shape:
             raise UserError(f"{self.path}: {name} is {_shape_str(image.shape)}, "
                             f"expected {_shape_str(self.image_shape)}")
