@@ -53,6 +53,7 @@ def test_torchrun_without_gpus_trains_with_its_process_count(tiny_dataset, tmp_p
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert output.count("Training options:") == 1  # only rank 0 prints the options
+    assert output.count("note: 2 processes on CPU use the gloo backend") == 1  # and the notes
     (run_dir,) = outdir.iterdir()
     opts = json.loads((run_dir / "training_options.json").read_text())
     assert (opts["num_gpus"], opts["batch_size"], opts["batch_gpu"]) == (2, 8, 4)

@@ -86,6 +86,16 @@ def reconcile_process_count(flags: TrainFlags) -> TrainFlags:
     return dataclasses.replace(flags, gpus=world_size)
 
 
+def _is_first_process() -> bool:
+    """Under torchrun every process resolves the options: only rank 0 speaks."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _note(message: str) -> None:
+    if _is_first_process():
+        print(f"note: {message}")
+
+
 def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
     from thygan.stylegan.presets import PRESETS
 
@@ -93,7 +103,7 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
     device = pick_device(flags.device).type
     opts, desc = resolve_training_options(flags, _probe_dataset(flags), device)
     if device == "cpu" and flags.gpus > 1:
-        print(f"note: {flags.gpus} processes on CPU use the gloo backend")
+        _note(f"{flags.gpus} processes on CPU use the gloo backend")
     opts.metrics = _resolve_metrics(flags.metrics, flags.cfg)
     if flags.tick is None and PRESETS.get(flags.cfg).cpu:
         opts.kimg_per_tick = PRESETS.get(flags.cfg).kimg_per_tick
@@ -120,7 +130,7 @@ def _resolve_metrics(text: str | None, cfg: str) -> list[str]:
         available = [m for m in wanted if m in METRICS and m not in problems]
         if available != wanted:
             why = "; ".join(problems.values()) or "not registered"
-            print(f"note: default metrics {', '.join(wanted)} are not available here ({why}); training without "
+            _note(f"default metrics {', '.join(wanted)} are not available here ({why}); training without "
                   f"them (--metrics=none silences this)")
         return available
     if text.strip().lower() in ("", "none"):
@@ -181,7 +191,7 @@ def resolve_resume_path(path: str) -> Path:
 
 def launch_training(flags: TrainFlags, *, outdir: str, dry_run: bool) -> None:
     opts, desc = resolve_options(flags)
-    first_process = os.environ.get("RANK", "0") == "0"  # under torchrun every process gets here: print once
+    first_process = _is_first_process()
     if first_process:
         _print_summary(opts, outdir, desc)
     if dry_run:
