@@ -40,6 +40,14 @@ def init_from_environment(device_type: str) -> ProcessInfo:
     return process_info()
 
 
+def init_from_file(init_file: str, *, rank: int, world_size: int, device_type: str) -> None:
+    """Join a group of processes we spawned ourselves, meeting through ``init_file`` (file:// rendezvous)."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, init_method=f"file://{init_file}", rank=rank, world_size=world_size,
+                            timeout=PROCESS_GROUP_TIMEOUT)
+
+
 def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
     if is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)

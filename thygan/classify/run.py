@@ -83,13 +83,11 @@ def launch_training(opts: TrainOptions, *, restart: bool = False, echo: Callable
 def _process(rank: int, opts: TrainOptions, run_dir: str, init_file: str) -> None:
     """One DDP process (gloo on CPU, nccl on CUDA)."""
     use_cuda = opts.device != "cpu" and torch.cuda.is_available()
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(opts.gpus))
     if use_cuda:
         torch.cuda.set_device(rank)
     else:  # CPU processes share the cores; more threads than cores makes every step many times slower
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // opts.gpus))
-    torch.distributed.init_process_group("nccl" if use_cuda else "gloo", init_method=f"file://{init_file}",
-                                         rank=rank, world_size=opts.gpus, timeout=distributed.PROCESS_GROUP_TIMEOUT)
+    distributed.init_from_file(init_file, rank=rank, world_size=opts.gpus, device_type="cuda" if use_cuda else "cpu")
     try:
         train_classifier(opts, run_dir)
     finally:

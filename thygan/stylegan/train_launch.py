@@ -228,10 +228,7 @@ def run_process(rank: int, world_size: int, run_dir: Path, init_file: str | None
 
     opts = options_from_dict(json.loads((Path(run_dir) / "training_options.json").read_text()))
     if world_size > 1 and init_file is not None:
-        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
-        backend = "nccl" if opts.device == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend, init_method=f"file://{init_file}", rank=rank,
-                                             world_size=world_size, timeout=distributed.PROCESS_GROUP_TIMEOUT)
+        distributed.init_from_file(init_file, rank=rank, world_size=world_size, device_type=opts.device)
     info = distributed.process_info()
     if opts.device == "cuda":
         torch.cuda.set_device(info.local_rank)
