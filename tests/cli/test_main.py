@@ -36,7 +36,7 @@ def test_unknown_command_is_one_line_exit_2():
 
 
 def test_summary_of_a_preset_matches_the_reference_counts(golden_dir):
-    reference = json.loads((golden_dir.parent / "stylegan2_ada_keys.json").read_text())["configs"]["paper512_cond2"]
+    reference = json.loads((golden_dir / "stylegan2_ada_keys.json").read_text())["configs"]["paper512_cond2"]
     result = CliRunner().invoke(cli, ["summary", "--cfg=paper512", "--resolution=512", "--c-dim=2"])
     assert result.exit_code == 0, result.output
     totals = {line.split()[0]: line.split()[2] for line in result.output.splitlines() if " total " in line}

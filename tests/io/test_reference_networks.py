@@ -16,7 +16,7 @@ from thygan.stylegan.networks import Discriminator, Generator
 
 @pytest.fixture(scope="module")
 def cond32(golden_dir):
-    cfg = json.loads((golden_dir.parent / "stylegan2_ada_keys.json").read_text())["configs"]["cond32"]
+    cfg = json.loads((golden_dir / "stylegan2_ada_keys.json").read_text())["configs"]["cond32"]
     weights = load_file(str(golden_dir / "cond32_weights.safetensors"))
     G_ema = Generator(**cfg["G_kwargs"]).eval()
     D = Discriminator(**cfg["D_kwargs"]).eval()

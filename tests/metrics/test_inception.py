@@ -22,7 +22,7 @@ def inception():
     return load_inception()
 
 
-# The file's SHA-256 as recorded when it was vetted (../shared/reference/dependencies.md gives it as
+# The file's SHA-256 as recorded when it was vetted (the project's dependency notes give it as
 # 7ff4a85c...1fa34); a different file would give different FIDs than the published ones.
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 

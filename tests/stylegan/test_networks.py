@@ -18,7 +18,7 @@ TINY_D = dict(c_dim=3, img_resolution=16, img_channels=3, channel_base=256, chan
 
 @pytest.fixture(scope="module")
 def reference_configs(golden_dir):
-    return json.loads((golden_dir.parent / "stylegan2_ada_keys.json").read_text())["configs"]
+    return json.loads((golden_dir / "stylegan2_ada_keys.json").read_text())["configs"]
 
 
 @pytest.fixture(scope="module")
