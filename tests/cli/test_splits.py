@@ -41,3 +41,20 @@ def test_check_valid_and_invalid_split(tmp_path):
 def test_needs_exactly_one_of_dest_and_check(tmp_path):
     result = CliRunner().invoke(splits_command, ["--labels", str(labels_file(tmp_path))])
     assert result.exit_code == 2 and "exactly one" in result.stderr
+
+
+def test_small_cohort_is_refused_in_one_line_naming_the_folds(tmp_path):
+    """4 patients per class: 5 outer folds are impossible; with 4 the inner folds (3 patients per class
+    left) are; each is one line, exit 2, naming the level and the smallest class, and nothing is written."""
+    labels = labels_file(tmp_path, patients=8)
+    outer = CliRunner().invoke(splits_command, ["--labels", str(labels), "--dest", str(tmp_path / "a")])
+    assert outer.exit_code == 2 and outer.stderr.count("\n") == 1, outer.output
+    assert "--folds: 5 outer folds" in outer.stderr and "'FA': 4 patients" in outer.stderr
+    inner = CliRunner().invoke(splits_command, ["--labels", str(labels), "--dest", str(tmp_path / "b"),
+                                                "--folds=4"])
+    assert inner.exit_code == 2 and inner.stderr.count("\n") == 1, inner.output
+    assert "--inner-folds: 4 inner folds of outer fold 0" in inner.stderr and "3 patients" in inner.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    fits = CliRunner().invoke(splits_command, ["--labels", str(labels), "--dest", str(tmp_path / "c"),
+                                               "--folds=4", "--inner-folds=3"])
+    assert fits.exit_code == 0, fits.output

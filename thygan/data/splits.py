@@ -57,12 +57,20 @@ def patient_strata(table: LabelTable, *, by: str = "diagnosis") -> tuple[list[st
     return patients, strata
 
 
-def _stratified_folds(patients: list[str], strata: list[str], *, folds: int, seed: int) -> list[tuple]:
-    """[(kept patients, held-out patients)] of StratifiedKFold(folds, shuffle=True, seed)."""
+def _stratified_folds(patients: list[str], strata: list[str], *, folds: int, seed: int,
+                      level: str = "outer folds", flag: str = "--folds") -> list[tuple]:
+    """[(kept patients, held-out patients)] of StratifiedKFold(folds, shuffle=True, seed).
+
+    Args:
+        level: What these folds are, for messages ("outer folds", "inner folds of outer fold 2", ...).
+        flag: The option that sets ``folds``, for messages.
+
+    Raises:
+        UserError: Too few patients for ``folds`` folds (one line naming the level and the smallest class).
+    """
     from sklearn.model_selection import StratifiedKFold
 
-    if len(patients) < folds:
-        raise UserError(f"--folds: {folds} folds need at least {folds} patients, found {len(patients)}")
+    check_folds_feasible(strata, folds=folds, level=level, flag=flag)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     ids = np.array(patients, dtype=object)
     with warnings.catch_warnings():
@@ -73,13 +81,29 @@ def _stratified_folds(patients: list[str], strata: list[str], *, folds: int, see
     return [(list(ids[keep]), list(ids[held])) for keep, held in pairs]
 
 
+def check_folds_feasible(strata: list[str], *, folds: int, level: str = "outer folds",
+                         flag: str = "--folds") -> None:
+    """Refuse what StratifiedKFold refuses (fewer patients than folds, or every class smaller than
+    ``folds``) with one line naming the level of the folds and the smallest class's patient count."""
+    counts = Counter(strata)
+    if len(strata) >= folds and counts and max(counts.values()) >= folds:
+        return
+    smallest = min(counts, key=lambda stratum: (counts[stratum], stratum)) if counts else None
+    where = f"smallest class '{smallest}': {counts[smallest]} patients" if counts else "no patients"
+    most = max(counts.values(), default=0)
+    hint = f"; use {flag}={most} or fewer" if most >= 2 else ""
+    raise UserError(f"{flag}: {folds} {level} need a class with at least {folds} patients, but the "
+                    f"{len(strata)} patients there have at most {most} per class ({where}){hint}")
+
+
 def cross_validation_folds(patients: list[str], strata: list[str], *, folds: int = 5, inner_folds: int = 4,
                            seed: int = 42) -> list[list[dict[str, list[str]]]]:
     """Nested folds: ``result[k][j] = {"train", "val", "test"}`` patient ids (see module docstring)."""
     stratum_of = dict(zip(patients, strata, strict=True))
     result = []
-    for rest, test in _stratified_folds(patients, strata, folds=folds, seed=seed):
-        inner = _stratified_folds(rest, [stratum_of[p] for p in rest], folds=inner_folds, seed=seed)
+    for k, (rest, test) in enumerate(_stratified_folds(patients, strata, folds=folds, seed=seed)):
+        inner = _stratified_folds(rest, [stratum_of[p] for p in rest], folds=inner_folds, seed=seed,
+                                  level=f"inner folds of outer fold {k}", flag="--inner-folds")
         result.append([{"train": train, "val": val, "test": test} for train, val in inner])
     tested = [patient for fold in result for patient in fold[0]["test"]]
     assert sorted(tested) == sorted(patients), "every patient must be in exactly one outer test fold"
@@ -89,7 +113,7 @@ def cross_validation_folds(patients: list[str], strata: list[str], *, folds: int
 def full_data_splits(patients: list[str], strata: list[str], *, folds: int = 5,
                      seed: int = 42) -> list[dict[str, list[str]]]:
     """``data_split_{i}``: ``{"train", "val"}`` patient ids, one per fold of all patients."""
-    pairs = _stratified_folds(patients, strata, folds=folds, seed=seed)
+    pairs = _stratified_folds(patients, strata, folds=folds, seed=seed, level="full-data folds")
     return [{"train": train, "val": val} for train, val in pairs]
 
 
@@ -111,23 +135,33 @@ def _write_json(path: Path, content: dict) -> Path:
     return atomic_write_text(path, json.dumps(content, indent=1) + "\n")
 
 
-def write_splits(dest: str | os.PathLike, table: LabelTable, *, stratify: str = "diagnosis", folds: int = 5,
-                 inner_folds: int = 4, seed: int = 42) -> dict[str, dict[str, list[str]]]:
-    """Write the study's split files under ``dest``; returns {file path: file-name split} written."""
-    dest = Path(dest)
+def plan_splits(table: LabelTable, *, stratify: str = "diagnosis", folds: int = 5, inner_folds: int = 4,
+                seed: int = 42) -> dict[Path, dict]:
+    """Every split file :func:`write_splits` writes, relative to its ``dest``, with its content; raises
+    UserError (one line) when the cohort is too small for the folds, before anything is written."""
     patients, strata = patient_strata(table, by=stratify)
-    written = {}
+    files: dict[Path, dict] = {}
     for k, inner in enumerate(cross_validation_folds(patients, strata, folds=folds, inner_folds=inner_folds,
                                                      seed=seed)):
-        _write_json(dest / "cv_splits" / f"cv{k}_split.json", _patient_json(inner[0]))
+        files[Path("cv_splits") / f"cv{k}_split.json"] = _patient_json(inner[0])
         for j, split in enumerate(inner):
-            path = dest / "cv_splits" / f"cv{k}_splits" / f"cv_split_{k}_{j}.json"
-            written[str(path)] = expand_patients(split, table)
-            _write_json(path, written[str(path)])
+            files[Path("cv_splits") / f"cv{k}_splits" / f"cv_split_{k}_{j}.json"] = expand_patients(split, table)
     for i, split in enumerate(full_data_splits(patients, strata, folds=folds, seed=seed)):
-        path = dest / "full_data_splits" / f"data_split_{i}.json"
-        written[str(path)] = expand_patients(split, table)
-        _write_json(path, written[str(path)])
+        files[Path("full_data_splits") / f"data_split_{i}.json"] = expand_patients(split, table)
+    return files
+
+
+def write_splits(dest: str | os.PathLike, table: LabelTable, *, stratify: str = "diagnosis", folds: int = 5,
+                 inner_folds: int = 4, seed: int = 42) -> dict[str, dict[str, list[str]]]:
+    """Write the study's split files under ``dest``; returns {file path: file-name split} written
+    (the patient-id ``cv{k}_split.json`` files are written but not returned)."""
+    dest = Path(dest)
+    written = {}
+    for relative, content in plan_splits(table, stratify=stratify, folds=folds, inner_folds=inner_folds,
+                                         seed=seed).items():
+        _write_json(dest / relative, content)
+        if relative.parent != Path("cv_splits"):  # the file-name splits, not the patient-id copies
+            written[str(dest / relative)] = content
     return written
 
 
