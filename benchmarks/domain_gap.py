@@ -20,7 +20,7 @@ import numpy as np
 
 
 def random_sets(*, images: int, dim: int, sets: int, seed: int = 0) -> list:
-    from thygan.viz.embeddings import Embedding
+    from thygan.gap.embeddings import Embedding
 
     rng = np.random.RandomState(seed)
     per_set = images // sets
@@ -49,9 +49,9 @@ def main() -> None:
 
     import torch
 
-    from thygan.viz.domain_gap import DomainGapOptions, analyse_embeddings
-    from thygan.viz.gap_table import gap_rows
-    from thygan.viz.umap_fit import fit_umap
+    from thygan.gap.analysis import DomainGapOptions, analyse_embeddings
+    from thygan.gap.table import gap_rows
+    from thygan.gap.umap_fit import fit_umap
 
     embeddings = random_sets(images=args.images, dim=args.dim, sets=args.sets)
     features = np.concatenate([e.features for e in embeddings])

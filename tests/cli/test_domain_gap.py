@@ -3,7 +3,7 @@
 import pytest
 from click.testing import CliRunner
 
-from tests.viz.conftest import coloured_images, write_folder
+from tests.gap.conftest import coloured_images, write_folder
 from thygan.cli.domain_gap import domain_gap_command
 
 

@@ -1,4 +1,4 @@
-"""Small image folders, a tiny deterministic extractor, and one shared UMAP fit for the viz tests."""
+"""Small image folders, a tiny deterministic extractor, and one shared UMAP fit for the gap tests."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from thygan.viz.extractors import EXTRACTORS, FeatureExtractor
+from thygan.gap.extractors import EXTRACTORS, FeatureExtractor
 
 TINY_EXTRACTOR = "test-channel-stats"
 
@@ -62,7 +62,7 @@ def two_domains(tmp_path):
 @pytest.fixture(scope="session")
 def umap_blobs():
     """One 2-D and one 3-D UMAP fit of two far-apart Gaussian blobs (pays the numba JIT once)."""
-    from thygan.viz.umap_fit import fit_umap
+    from thygan.gap.umap_fit import fit_umap
 
     rng = np.random.RandomState(0)
     features = np.concatenate([rng.randn(60, 8), rng.randn(60, 8) + 12]).astype(np.float32)

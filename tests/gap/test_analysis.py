@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from tests.viz.conftest import TINY_EXTRACTOR, coloured_images, write_folder
+from tests.gap.conftest import TINY_EXTRACTOR, coloured_images, write_folder
 from thygan.errors import UserError
-from thygan.viz.domain_gap import DomainGapOptions, run_domain_gap
-from thygan.viz.image_sets import parse_set_spec
+from thygan.gap.analysis import DomainGapOptions, run_domain_gap
+from thygan.gap.image_sets import parse_set_spec
 
 OPTS = DomainGapOptions(extractor=TINY_EXTRACTOR, device="cpu", umap_epochs=30, min_class_size=5,
                         progress=False)

@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.viz.conftest import channel_stats, coloured_images, write_folder
-from thygan.viz.embeddings import cache_path, embed_set
-from thygan.viz.extractors import FeatureExtractor
-from thygan.viz.image_sets import open_image_set, parse_set_spec
+from tests.gap.conftest import channel_stats, coloured_images, write_folder
+from thygan.gap.embeddings import cache_path, embed_set
+from thygan.gap.extractors import FeatureExtractor
+from thygan.gap.image_sets import open_image_set, parse_set_spec
 
 
 class CountingExtractor(FeatureExtractor):

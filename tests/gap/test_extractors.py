@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from thygan.errors import UserError
-from thygan.viz.extractors import EXTRACTORS, colour_histogram, load_extractor, pixel_thumbnail
+from thygan.gap.extractors import EXTRACTORS, colour_histogram, load_extractor, pixel_thumbnail
 
 WEIGHT_FREE = ["colour-histogram", "pixels"]
 
@@ -62,7 +62,7 @@ def test_registry_lists_the_study_extractors():
 
 
 def test_classifier_input_is_imagenet_normalised():
-    from thygan.viz.extractors import _module_embed
+    from thygan.gap.extractors import _module_embed
 
     images = torch.tensor([[[[0]], [[128]], [[255]]]], dtype=torch.uint8)  # one 1x1 RGB pixel
     features = _module_embed(torch.nn.Flatten(), imagenet_input=True)(images)

@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.viz.conftest import coloured_images, write_folder
+from tests.gap.conftest import coloured_images, write_folder
 from thygan.errors import UserError
+from thygan.gap.image_sets import SetSpec, open_image_set, parse_set_spec
 from thygan.io.checkpoint import save_checkpoint
 from thygan.stylegan.networks import Generator
 from thygan.stylegan.sampling import synthesize
-from thygan.viz.image_sets import SetSpec, open_image_set, parse_set_spec
 
 
 def test_parse_set_spec():

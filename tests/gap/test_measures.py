@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from thygan.viz.gap_measures import (
+from thygan.gap.measures import (
     GAP_MEASURES,
     GapOptions,
     domain_classifier_accuracy,

@@ -6,9 +6,9 @@ import io
 import numpy as np
 import pytest
 
-from thygan.viz.embeddings import Embedding
-from thygan.viz.gap_measures import frechet_distance
-from thygan.viz.gap_table import gap_matrix, gap_rows, rows_to_csv, rows_to_markdown, shared_classes
+from thygan.gap.embeddings import Embedding
+from thygan.gap.measures import frechet_distance
+from thygan.gap.table import gap_matrix, gap_rows, rows_to_csv, rows_to_markdown, shared_classes
 
 
 def embedding(name, labels, class_names, *, shift=0.0, seed=0):

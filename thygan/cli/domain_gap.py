@@ -3,7 +3,7 @@
 import click
 
 from thygan.cli.command import Command
-from thygan.viz.extractors import EXTRACTORS
+from thygan.gap.extractors import EXTRACTORS
 
 
 def _parse_union(text: str) -> tuple[str, list[str]]:
@@ -78,9 +78,9 @@ def domain_gap_command(set_specs, union_specs, outdir, dry_run, kid_subsets, kid
     import json
     from dataclasses import asdict
 
-    from thygan.viz.domain_gap import DomainGapOptions, check_set_names, run_domain_gap
-    from thygan.viz.gap_measures import GapOptions
-    from thygan.viz.image_sets import parse_set_spec
+    from thygan.gap.analysis import DomainGapOptions, check_set_names, run_domain_gap
+    from thygan.gap.image_sets import parse_set_spec
+    from thygan.gap.measures import GapOptions
 
     specs = [parse_set_spec(text) for text in set_specs]
     unions = [_parse_union(text) for text in union_specs]
@@ -101,7 +101,7 @@ def domain_gap_command(set_specs, union_specs, outdir, dry_run, kid_subsets, kid
 
 def _describe_sets(specs, *, batch_size: int) -> None:
     """Open every set (which checks it) and print its size and classes."""
-    from thygan.viz.image_sets import open_image_set
+    from thygan.gap.image_sets import open_image_set
 
     for spec in specs:
         image_set = open_image_set(spec, device="cpu", batch_size=batch_size)

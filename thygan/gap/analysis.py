@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from thygan.errors import UserError
+from thygan.gap.embeddings import Embedding
+from thygan.gap.extractors import FeatureExtractor
+from thygan.gap.image_sets import ImageSet, SetSpec
+from thygan.gap.measures import GAP_MEASURES, GapOptions
 from thygan.io.atomic import atomic_write_text
-from thygan.viz.embeddings import Embedding
-from thygan.viz.extractors import FeatureExtractor
-from thygan.viz.gap_measures import GAP_MEASURES, GapOptions
-from thygan.viz.image_sets import ImageSet, SetSpec
 
 MIN_UMAP_IMAGES = 5  # umap-learn's spectral initialisation needs a few more points than dimensions
 
@@ -64,7 +64,7 @@ class DomainGapResult:
 
     def table(self) -> str:
         """The gap table as markdown."""
-        from thygan.viz.gap_table import rows_to_markdown
+        from thygan.gap.table import rows_to_markdown
 
         return rows_to_markdown(self.rows)
 
@@ -96,7 +96,7 @@ def check_set_names(specs: list[SetSpec], unions: list[tuple[str, list[str]]]) -
 
 def _pairs(embeddings: list[Embedding], unions: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
     """Every pair except a union with one of its own members (they share images)."""
-    from thygan.viz.gap_table import default_pairs
+    from thygan.gap.table import default_pairs
 
     members = {name: set(parts) for name, parts in unions}
     return [(a, b) for a, b in default_pairs([e.name for e in embeddings])
@@ -121,7 +121,7 @@ def coordinates_csv(embeddings: list[Embedding], coords_2d: np.ndarray, coords_3
 def embed_sets(image_sets: list[ImageSet], extractor: FeatureExtractor, *, cache_dir: Path,
                opts: DomainGapOptions) -> list[Embedding]:
     """Embed every set (features from the cache where it has them) and say what each holds."""
-    from thygan.viz.embeddings import embed_set
+    from thygan.gap.embeddings import embed_set
 
     embeddings = []
     for image_set in image_sets:
@@ -144,10 +144,10 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
         unions: (name, [set names]) sets made of other sets' images, compared in the table only.
         opts: Run options (default DomainGapOptions()).
     """
+    from thygan.gap.extractors import load_extractor
+    from thygan.gap.image_sets import open_image_set
     from thygan.stylegan.generate_job import pick_device
-    from thygan.viz.extractors import load_extractor
     from thygan.viz.gap_plots import set_colours
-    from thygan.viz.image_sets import open_image_set
 
     # Everything a user can get wrong is checked before the output folder is created.
     opts = opts or DomainGapOptions()
@@ -182,8 +182,8 @@ def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
         unions: (name, [set names]) compared in the table only.
         opts: Run options (the extractor name only labels the figures; default DomainGapOptions()).
     """
+    from thygan.gap.table import gap_matrix, gap_rows, write_tables
     from thygan.viz.gap_plots import heatmap_png, set_colours
-    from thygan.viz.gap_table import gap_matrix, gap_rows, write_tables
 
     opts = opts or DomainGapOptions()
     outdir = Path(outdir)
@@ -209,8 +209,8 @@ def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
 def _umap_figures(embeddings: list[Embedding], colours: list[str], opts: DomainGapOptions, outdir: Path,
                   files: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """Fit UMAP 2-D and 3-D over every image of the sets and write the plots and the coordinates."""
+    from thygan.gap.umap_fit import fit_umap
     from thygan.viz.gap_plots import ScatterData, scatter_html, scatter_png
-    from thygan.viz.umap_fit import fit_umap
 
     features = np.concatenate([e.features for e in embeddings])
     settings = dict(seed=opts.umap_seed, n_neighbors=opts.umap_neighbors, min_dist=opts.umap_min_dist,

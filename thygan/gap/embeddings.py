@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from thygan.gap.extractors import FeatureExtractor
+from thygan.gap.image_sets import ImageSet
 from thygan.io.atomic import atomic_path
-from thygan.viz.extractors import FeatureExtractor
-from thygan.viz.image_sets import ImageSet
 
 
 @dataclass

@@ -188,7 +188,7 @@ class GeneratedSet(ImageSet):
 
     def digest(self) -> str:
         if self._digest is None:
-            from thygan.viz.extractors import weights_digest
+            from thygan.gap.extractors import weights_digest
 
             recipe = {"weights": weights_digest(self._weights_file), "jobs": self._jobs, "psi": self._psi,
                       "noise_mode": self._noise_mode, "version": "generated-set:v1"}

@@ -8,9 +8,9 @@ from itertools import combinations
 
 import numpy as np
 
+from thygan.gap.embeddings import Embedding
+from thygan.gap.measures import GAP_MEASURES, GapOptions, gap_measures
 from thygan.io.atomic import atomic_write_text
-from thygan.viz.embeddings import Embedding
-from thygan.viz.gap_measures import GAP_MEASURES, GapOptions, gap_measures
 
 ALL_CLASSES = "all"
 COLUMNS = ("set_a", "set_b", "class", "n_a", "n_b") + GAP_MEASURES

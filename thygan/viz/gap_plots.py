@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from thygan.errors import UserError
+from thygan.gap.measures import GAP_MEASURES
+from thygan.gap.table import HEADINGS, format_value
 from thygan.io.atomic import atomic_path
-from thygan.viz.gap_measures import GAP_MEASURES
-from thygan.viz.gap_table import HEADINGS, format_value
 
 STUDY_COLOURS = ("gold", "orchid", "green", "royalblue")
 MPL_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*", "<", ">")
