@@ -172,3 +172,17 @@ def test_corrupt_image_is_one_line_naming_its_path(setup):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: {broken.as_posix()}: cannot read image (not an image "
                                                 f"file, or a damaged one)"]
+
+
+def test_recorded_dataset_that_is_not_there_is_named_as_recorded(setup, monkeypatch):
+    """Run from another folder, the network's relative dataset path does not resolve: the message says the
+    path came from the network file, not from a --data the user never gave."""
+    recorded = {"random_seed": 0, "data": {"path": "datasets/x.zip", "xflip": False, "max_size": None}}
+    weights, _ = save_checkpoint(setup["tmp"] / "moved" / "net", networks={"G_ema": tiny_generator()},
+                                 training_options=recorded)
+    monkeypatch.chdir(setup["tmp"])
+    result = invoke("--network", weights, "--metrics", "fid10_full", "--detector", setup["detector"], "-n")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "error: --data" not in result.stderr
+    assert f"recorded in {weights}" in result.stderr and "datasets/x.zip" in result.stderr
+    assert "pass --data" in result.stderr

@@ -79,13 +79,15 @@ def _network_target(job: CalcJob, specs: list[MetricSpec], options: MetricOption
     if job.data is None and not recorded:
         raise UserError(f"--data: could not look up dataset options in {job.network}; please specify --data")
     data = {"path": job.data, "xflip": False} if job.data else recorded
+    # A recorded path is relative to where training ran: say so when it does not resolve from here.
+    what = "--data" if job.data else f"the training dataset recorded in {job.network} (pass --data to give it)"
     # As the reference's calc_metrics: --mirror sets the dataset's xflip, which only the legacy metrics
     # keep; *_full and is<N> always read the unmirrored reals.
     xflip = data["xflip"] if job.mirror is None else job.mirror
     G = G.eval().requires_grad_(False).to(options.device)
     inputs = NetworkInputs(G, data_path=data["path"], xflip=xflip, seed=options.seed,
                            network_identity=file_sha256(loaded.weights_file),
-                           cache=cache_dir(options.cache_dir), class_names=loaded.class_names)
+                           cache=cache_dir(options.cache_dir), class_names=loaded.class_names, what=what)
     mirrored = [spec.name for spec in specs if spec.mirrored_reals] if xflip else []
     note = f" (mirrored reals for {', '.join(mirrored)})" if mirrored else ""
     out_folder = Path(job.outdir) if job.outdir else Path(loaded.weights_file).parent

@@ -31,18 +31,20 @@ class NetworkInputs:
         seed: First latent seed; also seeds the draw of generated labels.
         network_identity: Hash of the network file, so an interrupted generated pass can resume.
         cache: Cache folder (content hashes).
+        what: Where ``data_path`` came from, to start error messages (the flag, or the network file).
     """
 
     def __init__(self, G: torch.nn.Module, *, data_path: str, xflip: bool = False, seed: int = 0,
-                 network_identity: str | None = None, cache: Path, class_names: list[str] | None = None):
+                 network_identity: str | None = None, cache: Path, class_names: list[str] | None = None,
+                 what: str = "--data"):
         from thygan.data.dataset import ImageFolderDataset
 
         self.G, self.seed, self.network_identity, self.cache = G, seed, network_identity, cache
-        self.data_path, self.xflip = str(data_path), xflip
+        self.data_path, self.xflip, self.what = str(data_path), xflip, what
         try:
             self.dataset = ImageFolderDataset(data_path, use_labels=G.c_dim > 0, xflip=xflip, max_size=None)
         except UserError as exc:
-            raise UserError(f"--data: {exc}") from None
+            raise UserError(f"{what}: {exc}") from None
         # With xflip the dataset is [originals..., mirrored copies...] (thygan.data.dataset).
         self.num_images = len(self.dataset) // 2 if xflip else len(self.dataset)
         self._check_compatible()
@@ -52,10 +54,10 @@ class NetworkInputs:
     def _check_compatible(self) -> None:
         ds, G = self.dataset, self.G
         if ds.resolution != G.img_resolution or ds.num_channels != G.img_channels:
-            raise UserError(f"--data: {self.data_path} has {ds.resolution}px images with {ds.num_channels} "
+            raise UserError(f"{self.what}: {self.data_path} has {ds.resolution}px images with {ds.num_channels} "
                             f"channels, the network makes {G.img_resolution}px with {G.img_channels}")
         if ds.label_dim != G.c_dim:
-            raise UserError(f"--data: {self.data_path} has {ds.label_dim}-dim labels, the network expects "
+            raise UserError(f"{self.what}: {self.data_path} has {ds.label_dim}-dim labels, the network expects "
                             f"{G.c_dim}")
 
     @property
@@ -65,7 +67,7 @@ class NetworkInputs:
 
     def _content_identity(self) -> str:
         if self._content is None:
-            self._content = content_hash(self.data_path, cache=self.cache, what="--data")
+            self._content = content_hash(self.data_path, cache=self.cache, what=self.what)
         return self._content
 
     def _items(self, *, class_index: int | None, max_items: int | None, mirrored: bool) -> np.ndarray:
