@@ -133,12 +133,12 @@ def _train_loader(dataset, opts: TrainOptions, epoch: int, info) -> torch.utils.
 
 def train_epoch(model, loader, optimizer, device) -> tuple[float, float, int]:
     """(mean loss, accuracy, batches) over all processes."""
-    from tqdm import tqdm
+    from thygan.progress import progress
 
     model.train()
     totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, images
     info = distributed.process_info()
-    for x, y in tqdm(loader, desc="train", leave=False, disable=info.rank != 0):
+    for x, y in progress(loader, desc="train", unit="batch", leave=False, disable=info.rank != 0):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -155,13 +155,14 @@ def train_epoch(model, loader, optimizer, device) -> tuple[float, float, int]:
 def predict_probs(model, dataset: EvalDataset, *, batch_size: int, workers: int, device,
                   desc: str = "eval") -> torch.Tensor:
     """Softmax probabilities [N, C] per image (the mean over its crops), in dataset order."""
-    from tqdm import tqdm
+    from thygan.progress import progress
 
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          collate_fn=collate_crops)
     rows = []
-    for crops, _, counts, _ in tqdm(loader, desc=desc, leave=False, disable=distributed.process_info().rank != 0):
+    for crops, _, counts, _ in progress(loader, desc=desc, unit="batch", leave=False,
+                                                disable=distributed.process_info().rank != 0):
         probs = torch.softmax(model(crops.to(device)).float(), dim=1).cpu()
         image_of_crop = torch.repeat_interleave(torch.arange(len(counts)), counts)
         sums = torch.zeros(len(counts), probs.shape[1]).index_add_(0, image_of_crop, probs)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
-from tqdm import tqdm
 
 from thygan.data.dataset_source import SourceDataset, open_source
 from thygan.data.image_files import decode_image
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path
+from thygan.progress import progress as progress_bar
 
 TRANSFORMS = ("center-crop", "center-crop-wide")
 RESIZE_FILTERS = {"box": PIL.Image.Resampling.BOX, "lanczos": PIL.Image.Resampling.LANCZOS}
@@ -173,8 +173,8 @@ def _convert_images(src: SourceDataset, image_fn: ImageFn, add: Callable[[str, b
                     progress: bool) -> tuple[int, int, int]:
     """Decode, transform, check and write every image; return the output shape (H, W, C)."""
     first = None
-    # disable=None: tqdm draws the bar only on a terminal, so logs and pipes stay clean.
-    bar = tqdm(src.names, desc="dataset_tool", unit="img", disable=None if progress else True)
+    # A redrawn bar on a terminal, a line every few percent in a log (thygan.progress).
+    bar = progress_bar(src.names, desc="dataset_tool", unit="img", disable=not progress)
     for idx, name in enumerate(bar):
         image = decode_image(src.files.read(name), name)
         if image.shape[2] not in (1, 3):
@@ -200,7 +200,7 @@ def convert_dataset(*, source: str | os.PathLike, dest: str | os.PathLike,
                     height: int | None = None,                     # output height in pixels
                     resize_filter: str = "lanczos",                # box or lanczos
                     allow_unlabeled: bool = False,                 # some images unlabeled -> no labels
-                    progress: bool = True,                         # tqdm bar on a terminal
+                    progress: bool = True,                         # progress bar or log lines
                     log: Callable[[str], None] = print) -> dict:
     """Convert ``source`` into a training dataset at ``dest`` (a folder, or a zip if it ends in .zip).
 

@@ -250,9 +250,9 @@ def _check_class(G, gan_class: int, recipe: Recipe, network_path: Path) -> None:
 def _generate(G, folder: Path, seeds: list[int], gan_class: int, recipe: Recipe, network_path: Path,
               device: str, batch_size: int) -> None:
     import PIL.Image
-    from tqdm import tqdm
 
     from thygan.io.atomic import atomic_path, atomic_write_text
+    from thygan.progress import progress
     from thygan.stylegan.sampling import synthesize
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -261,6 +261,7 @@ def _generate(G, folder: Path, seeds: list[int], gan_class: int, recipe: Recipe,
         "naming": "seed{seed:04d}.jpeg; z = RandomState(seed).randn(z_dim), as generate.py"}, indent=1) + "\n")
     G = G.to(device)
     images = synthesize(G, seeds, gan_class, truncation_psi=recipe.truncation, batch_size=batch_size, device=device)
-    for seed, image in tqdm(images, total=len(seeds), desc=f"GAN class {gan_class}", leave=False):
+    for seed, image in progress(images, total=len(seeds), desc=f"GAN class {gan_class}", unit="img",
+                                  leave=False):
         with atomic_path(seed_file(folder, seed)) as tmp:
             PIL.Image.fromarray(image).save(tmp, format="JPEG")

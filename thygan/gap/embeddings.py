@@ -98,7 +98,7 @@ def embed_set(image_set: ImageSet, extractor: FeatureExtractor, *, cache_dir: st
         cache_dir: Folder of the cache (created if missing); None computes without caching.
         batch_size: Images per extractor call.
         checkpoint_every: Save partial features this often (images) so an interruption loses little.
-        progress: Show a tqdm bar.
+        progress: Show a progress bar (thygan.progress).
     """
     path = cache_path(cache_dir, extractor, image_set) if cache_dir is not None else None
     features = _read_features(path, extractor, image_set)
@@ -116,12 +116,12 @@ def embed_set(image_set: ImageSet, extractor: FeatureExtractor, *, cache_dir: st
 def _compute(image_set: ImageSet, extractor: FeatureExtractor, *, partial: Path | None, batch_size: int,
              checkpoint_every: int, progress: bool) -> np.ndarray:
     """Embed the images, continuing after the features saved in ``partial`` and saving there as it goes."""
-    from tqdm import tqdm
+    from thygan.progress import progress as progress_bar
 
     done = _read_features(partial, extractor, image_set)
     chunks = [done] if done is not None and 0 < len(done) < len(image_set) else []
     count = last_saved = sum(len(chunk) for chunk in chunks)
-    bar = tqdm(total=len(image_set), initial=count, desc=f"embedding {image_set.name} ({extractor.name})",
+    bar = progress_bar(total=len(image_set), initial=count, desc=f"embedding {image_set.name} ({extractor.name})",
                unit="img", disable=not progress, leave=False)
     for batch in _batches(image_set.images(count), batch_size):
         images = torch.from_numpy(batch).permute(0, 3, 1, 2).to(extractor.device)

@@ -42,10 +42,11 @@ def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]
             by index when a set has no names).
         min_class_size: Skip classes with fewer images than this in either set.
         opts: Settings of the measures (default GapOptions()).
-        progress: Show a tqdm bar over the comparisons.
+        progress: Show a progress bar over the comparisons.
     """
     from threadpoolctl import threadpool_limits
-    from tqdm import tqdm
+
+    from thygan.progress import progress as progress_bar
 
     opts = opts or GapOptions()
     by_name = {e.name: e for e in embeddings}
@@ -57,7 +58,7 @@ def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]
         for key in shared_classes(a, b, min_size=min_class_size) if per_class else []:
             jobs.append((a, b, key, a.class_keys() == key, b.class_keys() == key))
     rows = []
-    bar = tqdm(jobs, desc="gap measures", unit="pair", disable=not progress, leave=False)
+    bar = progress_bar(jobs, desc="gap measures", unit="pair", disable=not progress, leave=False)
     # One BLAS thread: the per-pair matrices are small, and OpenBLAS's threads then spend more on
     # synchronising than they gain; on a busy 2-core machine they made the measures 5-50x slower.
     with threadpool_limits(limits=1, user_api="blas"):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from thygan.metrics.stats_cache import load_npz, save_npz, stats_key
+from thygan.progress import progress
 
 _ITEMS_KEY = "pass_items"  # items consumed, stored beside the accumulator's own arrays
 
@@ -36,7 +36,7 @@ def run_pass(source, extract: Callable[[torch.Tensor], torch.Tensor], accumulato
         start = int(saved.pop(_ITEMS_KEY))
         accumulator = type(accumulator).from_state(saved)
     done, last_save = start, time.monotonic()
-    bar = tqdm(total=len(source), initial=start, desc=desc, unit="img", disable=not verbose, leave=False)
+    bar = progress(total=len(source), initial=start, desc=desc, unit="img", disable=not verbose, leave=False)
     with bar:
         for images in source.batches(start, batch_size):
             accumulator.update(extract(images))

@@ -188,9 +188,9 @@ def _load_projected_w(path: str, G) -> torch.Tensor:
 
 
 def _progress(items, total: int, folder: Path):
-    from tqdm import tqdm
+    from thygan.progress import progress
 
-    return tqdm(items, total=total, desc=f"generating into {folder}", unit="img", leave=False,
+    return progress(items, total=total, desc=f"generating into {folder}", unit="img", leave=False,
                 disable=total == 0)
 
 

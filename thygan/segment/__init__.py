@@ -1,0 +1,1 @@
+"""HoVer-Net nucleus segmentation on MONAI: model, targets, post-processing, inference, stats."""
