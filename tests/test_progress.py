@@ -86,3 +86,12 @@ def test_terminal_gets_the_ordinary_redrawn_bar():
         pass
     assert stream.getvalue().count("\r") > 100  # one frame per redraw, as tqdm draws them
     assert is_terminal(FakeTerminal()) and not is_terminal(io.StringIO()) and not is_terminal(object())
+
+
+def test_short_work_cut_off_by_an_error_leaves_no_line():
+    stream = io.StringIO()
+    with pytest.raises(RuntimeError), progress(range(10), desc="cut", file=stream) as bar:
+        for index in bar:
+            if index == 4:
+                raise RuntimeError("bad input")
+    assert stream.getvalue() == ""

@@ -95,11 +95,17 @@ class LogProgress(tqdm):
         """No cursor movement in a log file (tqdm moves it to draw nested bars)."""
 
     def close(self) -> None:
-        """A last line when the work moved since the previous one (kept bars, or ones that logged)."""
+        """A last line when the work moved since the previous one.
+
+        Kept bars (``leave``) print it when their work is complete; any bar prints it once it lasted
+        ``interval`` seconds or logged a line before. A short bar cut off by an error stays silent,
+        so the error is the only line it leaves.
+        """
         if getattr(self, "disable", True):
             return
+        complete = not self.total or self.n >= self.total
         lasted = self._time() - self.start_t >= self._interval
-        if self.n != self._line_n and (self.leave or lasted or self._line_n != self.initial):
+        if self.n != self._line_n and ((self.leave and complete) or lasted or self._line_n != self.initial):
             self._emit()
         self.sp = None  # tqdm's close then skips its terminal clean-up ('\r' and the redraw)
         super().close()
