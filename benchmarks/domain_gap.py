@@ -5,9 +5,10 @@
 
 Features are random (speed does not depend on them): four sets shifted apart like source, two
 external cohorts and GAN images, two classes each. Everything after embedding runs as
-``thygan domain-gap`` runs it (``analyse_embeddings``): every pairwise gap overall and per class,
-the heatmap, UMAP 2-D and 3-D, the PNGs, the HTML and the CSVs. ``--cold-jit`` points numba's cache
-at an empty folder, which is what a first run on a new install costs. Prints a markdown table.
+``thygan domain-gap`` runs it (``analyse_embeddings``, then ``draw_domain_gap``): every pairwise gap
+overall and per class, the heatmap, UMAP 2-D and 3-D, the PNGs, the HTML and the CSVs.
+``--cold-jit`` points numba's cache at an empty folder, which is what a first run on a new install
+costs. Prints a markdown table.
 """
 
 import argparse
@@ -52,6 +53,7 @@ def main() -> None:
     from thygan.gap.analysis import DomainGapOptions, analyse_embeddings
     from thygan.gap.table import gap_rows
     from thygan.gap.umap_fit import fit_umap
+    from thygan.viz.gap_plots import draw_domain_gap
 
     embeddings = random_sets(images=args.images, dim=args.dim, sets=args.sets)
     features = np.concatenate([e.features for e in embeddings])
@@ -73,7 +75,7 @@ def main() -> None:
     timed("second UMAP 2-D fit", lambda: fit_umap(features, n_components=2))
     timed("gap table (all pairs + per class)", lambda: gap_rows(embeddings, opts=opts.gap))
     timed("whole analysis (table, heatmap, UMAP 2-D + 3-D, PNG, HTML, CSV)",
-          lambda: analyse_embeddings(embeddings, workdir, opts=opts))
+          lambda: draw_domain_gap(analyse_embeddings(embeddings, workdir, opts=opts), workdir, opts=opts))
     print(f"\noutputs in {workdir}")
 
 

@@ -23,7 +23,8 @@ def test_parse_set_spec():
 
 @pytest.mark.parametrize("text, message", [("tiles", "expected NAME=SOURCE"), ("=tiles", "set name"),
                                            ("a=tiles:size=3", "'size=3'"),
-                                           ("a=t:max=1:max=2", "'max' given twice")])
+                                           ("a=t:max=1:max=2", "'max' given twice"),
+                                           ("a=t:color=notacolour", "color=notacolour")])
 def test_parse_set_spec_rejects(text, message):
     with pytest.raises(UserError, match=message):
         parse_set_spec(text)

@@ -5,9 +5,12 @@ import re
 import numpy as np
 from PIL import Image
 
+from thygan.gap.analysis import DomainGapOptions, DomainGapResult
+from thygan.gap.embeddings import Embedding
 from thygan.viz.gap_plots import (
     STUDY_COLOURS,
     ScatterData,
+    draw_domain_gap,
     heatmap_png,
     scatter_html,
     scatter_png,
@@ -62,3 +65,32 @@ def test_heatmap_png(tmp_path):
                 "knn_overlap": matrix * 0.2}
     heatmap_png(matrices, ["a", "b"], tmp_path / "h.png", title="gap")
     assert Image.open(tmp_path / "h.png").size[0] > 600
+
+
+def gap_result(*, umap: bool) -> DomainGapResult:
+    """Two sets of 60 points (+ their union, which has no UMAP points) and one table row."""
+    points = blobs(2)
+    sets = [Embedding(name, points[i * 60:(i + 1) * 60], np.zeros(60, np.int64), [f"{name}/{k}" for k in range(60)],
+                      ["PTC"], colour) for i, (name, colour) in enumerate([("source", None), ("GAN", "#123456")])]
+    union = Embedding("both", points, np.zeros(120, np.int64), [str(k) for k in range(120)], ["PTC"], None)
+    row = {"set_a": "source", "set_b": "GAN", "class": "all", "n_a": 60, "n_b": 60, "frechet": 288.0,
+           "kid": 3.0, "domain_acc": 1.0, "knn_overlap": 0.0}
+    return DomainGapResult([*sets, union], [row], ["source", "GAN"], points if umap else None,
+                           blobs(3) if umap else None, {})
+
+
+def test_draw_domain_gap_draws_every_figure_of_a_result(tmp_path):
+    result = gap_result(umap=True)
+    files = draw_domain_gap(result, tmp_path, opts=DomainGapOptions(extractor="test", markers_by_class=True))
+    assert set(files) == {"heatmap", "umap_2d", "umap_3d", "umap_html"} and result.files == files
+    for path in files.values():
+        assert path.parent == tmp_path and path.stat().st_size > 0
+    for dims in (2, 3):
+        image = np.asarray(Image.open(files[f"umap_{dims}d"]).convert("RGB"))
+        assert ((image == [0x12, 0x34, 0x56]).all(axis=2)).sum() > 50  # GAN's requested colour
+    assert '"name":"GAN"' in files["umap_html"].read_text() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_draw_domain_gap_without_umap_draws_the_heatmap_only(tmp_path):
+    files = draw_domain_gap(gap_result(umap=False), tmp_path)
+    assert set(files) == {"heatmap"} and {p.name for p in tmp_path.iterdir()} == {"gap_heatmap.png"}

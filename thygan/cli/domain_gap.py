@@ -81,6 +81,7 @@ def domain_gap_command(set_specs, union_specs, outdir, dry_run, kid_subsets, kid
     from thygan.gap.analysis import DomainGapOptions, check_set_names, run_domain_gap
     from thygan.gap.image_sets import parse_set_spec
     from thygan.gap.measures import GapOptions
+    from thygan.viz.gap_plots import draw_domain_gap
 
     specs = [parse_set_spec(text) for text in set_specs]
     unions = [_parse_union(text) for text in union_specs]
@@ -94,6 +95,7 @@ def domain_gap_command(set_specs, union_specs, outdir, dry_run, kid_subsets, kid
         _describe_sets(specs, batch_size=opts.batch_size)
         return
     result = run_domain_gap(specs, outdir, unions=unions, opts=opts)
+    draw_domain_gap(result, outdir, opts=opts)
     click.echo("\n" + result.table())
     for name, path in result.files.items():
         click.echo(f"{name:>9}: {path}")

@@ -1,15 +1,15 @@
-"""The domain-gap analysis end to end: embed named image sets, measure every pairwise gap, project
-with UMAP, and write the figures and tables.
+"""The domain-gap analysis: embed named image sets, measure every pairwise gap, project with UMAP.
 
 Reads top to bottom: options -> extractor -> sets -> embeddings (cached) -> gap table (+ unions) ->
-heatmap -> UMAP 2-D and 3-D -> scatter PNGs, 3-D HTML, coordinates CSV. ``run_domain_gap`` is what
-``thygan domain-gap`` and the DG_Visualization notebook call.
+UMAP 2-D and 3-D coordinates. Numbers and tables only: ``thygan.viz.gap_plots.draw_domain_gap``
+draws the figures of a ``DomainGapResult``. ``thygan domain-gap`` and the DG_Visualization notebook
+call the two in turn.
 
 Files written to ``outdir``:
     options.json        the resolved options (written before any work)
-    gap.csv, gap.md     one row per (pair of sets, class): Frechet, KID, domain acc., kNN overlap
-    gap_heatmap.png     the four measures over all images, set x set
-    umap_2d.png, umap_3d.png, umap_3d.html, umap_coords.csv
+    gap.csv, gap.md     one row per (pair of sets, class): Frechet, KID, domain acc. (with its 95 %
+                        interval and verdict), kNN overlap
+    umap_coords.csv     the UMAP 2-D and 3-D coordinates of every image
     embeddings/         the feature cache (unless ``cache_dir`` points elsewhere)
 """
 
@@ -25,7 +25,7 @@ from thygan.errors import UserError
 from thygan.gap.embeddings import Embedding
 from thygan.gap.extractors import FeatureExtractor
 from thygan.gap.image_sets import ImageSet, SetSpec
-from thygan.gap.measures import GAP_MEASURES, GapOptions
+from thygan.gap.measures import GapOptions
 from thygan.io.atomic import atomic_write_text
 
 MIN_UMAP_IMAGES = 5  # umap-learn's spectral initialisation needs a few more points than dimensions
@@ -58,6 +58,7 @@ class DomainGapResult:
 
     embeddings: list[Embedding]           # the sets, then the unions
     rows: list[dict]                      # the gap table
+    set_names: list[str]                  # the sets' names in order (the first len(set_names) embeddings)
     coords_2d: np.ndarray | None          # [N, 2] UMAP over the sets' images in order (None without UMAP)
     coords_3d: np.ndarray | None          # [N, 3]
     files: dict[str, Path]                # name -> path of every file written
@@ -136,7 +137,7 @@ def embed_sets(image_sets: list[ImageSet], extractor: FeatureExtractor, *, cache
 
 def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tuple[str, list[str]]] = (),
                    opts: DomainGapOptions | None = None) -> DomainGapResult:
-    """Embed the sets, measure the gaps, project and draw; see the module docstring for the files.
+    """Embed the sets, measure the gaps and project them; see the module docstring for the files.
 
     Args:
         specs: The image sets (at least two, names unique).
@@ -144,16 +145,14 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
         unions: (name, [set names]) sets made of other sets' images, compared in the table only.
         opts: Run options (default DomainGapOptions()).
     """
+    from thygan.device import pick_device
     from thygan.gap.extractors import load_extractor
     from thygan.gap.image_sets import open_image_set
-    from thygan.stylegan.generate_job import pick_device
-    from thygan.viz.gap_plots import set_colours
 
     # Everything a user can get wrong is checked before the output folder is created.
     opts = opts or DomainGapOptions()
     unions = [(name, list(members)) for name, members in unions]
     check_set_names(specs, unions)
-    set_colours([spec.options.get("color") for spec in specs])
     device = pick_device(opts.device)
     image_sets = [open_image_set(spec, device=device, batch_size=opts.batch_size) for spec in specs]
     if opts.umap and sum(len(image_set) for image_set in image_sets) < MIN_UMAP_IMAGES:
@@ -174,16 +173,15 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
 def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
                        unions: list[tuple[str, list[str]]] = (),
                        opts: DomainGapOptions | None = None) -> DomainGapResult:
-    """Everything after embedding: gap table, heatmap, UMAP figures and coordinates (features given).
+    """Everything after embedding: the gap table and the UMAP coordinates (features given).
 
     Args:
-        embeddings: The sets' features (names unique; colours from ``Embedding.color`` or the palette).
+        embeddings: The sets' features (names unique).
         outdir: Output folder (created if missing).
         unions: (name, [set names]) compared in the table only.
-        opts: Run options (the extractor name only labels the figures; default DomainGapOptions()).
+        opts: Run options (default DomainGapOptions()).
     """
-    from thygan.gap.table import gap_matrix, gap_rows, write_tables
-    from thygan.viz.gap_plots import heatmap_png, set_colours
+    from thygan.gap.table import gap_rows, write_tables
 
     opts = opts or DomainGapOptions()
     outdir = Path(outdir)
@@ -193,42 +191,22 @@ def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
                              for name, members in unions]
     rows = gap_rows(compared, pairs=_pairs(compared, unions), per_class=opts.per_class,
                     min_class_size=opts.min_class_size, opts=opts.gap, progress=opts.progress)
-    files = {"gap_csv": outdir / "gap.csv", "gap_md": outdir / "gap.md",
-             "heatmap": outdir / "gap_heatmap.png"}
+    files = {"gap_csv": outdir / "gap.csv", "gap_md": outdir / "gap.md"}
     write_tables(rows, files["gap_csv"], files["gap_md"])
-    names = [e.name for e in compared]
-    heatmap_png({m: gap_matrix(rows, names, m) for m in GAP_MEASURES}, names, files["heatmap"],
-                title=f"Domain gap ({opts.extractor} features, all images)")
     coords_2d = coords_3d = None
     if opts.umap:
-        colours = set_colours([e.color for e in embeddings])
-        coords_2d, coords_3d = _umap_figures(embeddings, colours, opts, outdir, files)
-    return DomainGapResult(compared, rows, coords_2d, coords_3d, files)
+        coords_2d, coords_3d = umap_coordinates(embeddings, opts)
+        files["umap_csv"] = outdir / "umap_coords.csv"
+        atomic_write_text(files["umap_csv"], coordinates_csv(embeddings, coords_2d, coords_3d))
+    return DomainGapResult(compared, rows, [e.name for e in embeddings], coords_2d, coords_3d, files)
 
 
-def _umap_figures(embeddings: list[Embedding], colours: list[str], opts: DomainGapOptions, outdir: Path,
-                  files: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Fit UMAP 2-D and 3-D over every image of the sets and write the plots and the coordinates."""
+def umap_coordinates(embeddings: list[Embedding], opts: DomainGapOptions) -> tuple[np.ndarray, np.ndarray]:
+    """UMAP 2-D [N, 2] and 3-D [N, 3] over every image of the sets, in order."""
     from thygan.gap.umap_fit import fit_umap
-    from thygan.viz.gap_plots import ScatterData, scatter_html, scatter_png
 
     features = np.concatenate([e.features for e in embeddings])
     settings = dict(seed=opts.umap_seed, n_neighbors=opts.umap_neighbors, min_dist=opts.umap_min_dist,
                     n_epochs=opts.umap_epochs)
     print(f"UMAP of {len(features)} images ({features.shape[1]}-d), 2-D and 3-D ...", flush=True)
-    coords = {dims: fit_umap(features, n_components=dims, **settings) for dims in (2, 3)}
-    base = dict(set_index=np.repeat(np.arange(len(embeddings)), [len(e) for e in embeddings]),
-                set_names=[e.name for e in embeddings], colours=colours,
-                class_keys=np.concatenate([e.class_keys() for e in embeddings]),
-                item_names=np.array([item for e in embeddings for item in e.item_names], dtype=str))
-    title = f"UMAP of {opts.extractor} features"
-    for dims in (2, 3):
-        files[f"umap_{dims}d"] = outdir / f"umap_{dims}d.png"
-        scatter_png(ScatterData(coords[dims], **base), files[f"umap_{dims}d"],
-                    title=f"{title} ({dims}-D)", markers_by_class=opts.markers_by_class)
-    files["umap_html"] = outdir / "umap_3d.html"
-    scatter_html(ScatterData(coords[3], **base), files["umap_html"], title=f"{title} (3-D)",
-                 markers_by_class=opts.markers_by_class)
-    files["umap_csv"] = outdir / "umap_coords.csv"
-    atomic_write_text(files["umap_csv"], coordinates_csv(embeddings, coords[2], coords[3]))
-    return coords[2], coords[3]
+    return tuple(fit_umap(features, n_components=dims, **settings) for dims in (2, 3))

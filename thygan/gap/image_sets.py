@@ -44,6 +44,8 @@ class SetSpec:
 
 def parse_set_spec(text: str, *, flag: str = "--set") -> SetSpec:
     """Parse ``NAME=SOURCE[:key=value]...``; see the module docstring for the keys."""
+    from matplotlib.colors import is_color_like
+
     name, sep, rest = text.partition("=")
     name = name.strip()
     if not sep or not rest:
@@ -60,6 +62,8 @@ def parse_set_spec(text: str, *, flag: str = "--set") -> SetSpec:
                             f"{', '.join(SET_KEYS)}")
         if key in options:
             raise UserError(f"{flag}: '{key}' given twice in '{text}'")
+        if key == "color" and not is_color_like(value):
+            raise UserError(f"{flag}: color={value} in '{text}' is not a colour name or #rrggbb")
         options[key] = value
     return SetSpec(name, source, options)
 

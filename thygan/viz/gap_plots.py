@@ -1,5 +1,8 @@
 """Domain-gap figures: UMAP scatter plots (PNG, and an interactive 3-D HTML) and the gap heatmap.
 
+``draw_domain_gap`` draws every figure of a ``thygan.gap.analysis.DomainGapResult``; the numbers
+come from ``thygan.gap``, nothing here computes them.
+
 Colours follow the thyroid study's DG_Visualization notebook for the first four sets (gold =
 source, orchid = Nikiforov, green = TCGA, royalblue = GAN-generated, in that order), then
 matplotlib's tab10. Figures are drawn on ``matplotlib.figure.Figure`` without pyplot, so no global
@@ -8,12 +11,13 @@ backend is touched (a notebook's inline plots keep working), and saved atomicall
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from thygan.errors import UserError
+from thygan.gap.analysis import DomainGapOptions, DomainGapResult
 from thygan.gap.measures import GAP_MEASURES
-from thygan.gap.table import HEADINGS, format_value
+from thygan.gap.table import HEADINGS, format_value, gap_matrix
 from thygan.io.atomic import atomic_path
 
 STUDY_COLOURS = ("gold", "orchid", "green", "royalblue")
@@ -46,13 +50,11 @@ class ScatterData:
 
 
 def set_colours(requested: Sequence[str | None]) -> list[str]:
-    """One colour per set: the requested one, else the next unused palette colour."""
+    """One colour per set: the requested one (checked by thygan.gap.image_sets), else the next unused
+    palette colour."""
     from matplotlib import colormaps
-    from matplotlib.colors import is_color_like, to_hex
+    from matplotlib.colors import to_hex
 
-    for colour in requested:
-        if colour is not None and not is_color_like(colour):
-            raise UserError(f"--set: color={colour} is not a colour name or #rrggbb")
     palette = list(STUDY_COLOURS) + [to_hex(c) for c in colormaps["tab10"].colors]
     palette = [c for c in palette if c not in requested]
     return [colour if colour is not None else palette.pop(0) for colour in requested]
@@ -169,3 +171,35 @@ def heatmap_png(matrices: dict[str, np.ndarray], names: Sequence[str], path, *, 
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle(title)
     _save_figure(fig, path)
+
+
+def draw_domain_gap(result: DomainGapResult, outdir: str | Path, *,
+                    opts: DomainGapOptions | None = None) -> dict[str, Path]:
+    """Draw the heatmap (and, when the result has UMAP coordinates, the scatter plots and 3-D HTML).
+
+    Adds the files to ``result.files`` and returns them: gap_heatmap.png, umap_2d.png, umap_3d.png,
+    umap_3d.html in ``outdir``. ``opts`` gives the extractor name for the titles and the marker choice.
+    """
+    opts = opts or DomainGapOptions()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = {"heatmap": outdir / "gap_heatmap.png"}
+    names = [e.name for e in result.embeddings]
+    heatmap_png({m: gap_matrix(result.rows, names, m) for m in GAP_MEASURES}, names, files["heatmap"],
+                title=f"Domain gap ({opts.extractor} features, all images)")
+    if result.coords_2d is not None:
+        sets = result.embeddings[:len(result.set_names)]
+        base = dict(set_index=np.repeat(np.arange(len(sets)), [len(e) for e in sets]),
+                    set_names=result.set_names, colours=set_colours([e.color for e in sets]),
+                    class_keys=np.concatenate([e.class_keys() for e in sets]),
+                    item_names=np.array([item for e in sets for item in e.item_names], dtype=str))
+        title = f"UMAP of {opts.extractor} features"
+        for dims, coords in ((2, result.coords_2d), (3, result.coords_3d)):
+            files[f"umap_{dims}d"] = outdir / f"umap_{dims}d.png"
+            scatter_png(ScatterData(coords, **base), files[f"umap_{dims}d"], title=f"{title} ({dims}-D)",
+                        markers_by_class=opts.markers_by_class)
+        files["umap_html"] = outdir / "umap_3d.html"
+        scatter_html(ScatterData(result.coords_3d, **base), files["umap_html"], title=f"{title} (3-D)",
+                     markers_by_class=opts.markers_by_class)
+    result.files.update(files)
+    return files
