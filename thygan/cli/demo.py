@@ -1,12 +1,8 @@
 """`thygan demo` (what `make demo` runs): the pipeline of data/pipelines/demo.yaml on the bundled sample."""
 
-from pathlib import Path
-
 import click
 
 from thygan.cli.command import Command
-
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "data" / "pipelines" / "demo.yaml"
 
 
 @click.command(cls=Command, name="demo", context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,10 +20,11 @@ def demo_command(outdir, tile, kimg, dry_run):
     classifier without and with synthetic images, and the domain gap. Every step's command is
     printed so it can be re-run at full size (see data/pipelines/thyroid.yaml for the study's).
     """
+    from thygan.bundled import bundled_path
     from thygan.pipeline.config import load_config
     from thygan.pipeline.runner import run_pipeline
 
-    config = load_config(DEMO_CONFIG)
+    config = load_config(bundled_path("pipelines", "demo.yaml"))
     config.outdir = outdir
     config.dataset.sample.tile = int(tile)
     config.gan.cfg = f"cpu{tile}"

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from thygan.bundled import bundled_path
 from thygan.data.recipes import recipe_name
 from thygan.pipeline.config import PipelineConfig
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 NETWORK_PLACEHOLDER = "<network picked after gan-train>"
 
 
@@ -83,10 +83,10 @@ def _flag(name: str, value) -> list[str]:
 def tiles_step(ctx: PipelineContext) -> Step | None:
     dataset = ctx.config.dataset
     if dataset.sample is not None:
-        sample = dataset.sample
+        sample, sample_dir = dataset.sample, bundled_path("sample")
         return Step("tiles", "Tile the bundled H&E slide by its region annotations (regions = pseudo-patients)",
-                    ["sample-tiles", f"--slide={SAMPLE_DIR / 'CMU-1-Small-Region.svs'}",
-                     f"--annotations={SAMPLE_DIR / 'annotations.geojson'}", f"--tile={sample.tile}",
+                    ["sample-tiles", f"--slide={sample_dir / 'CMU-1-Small-Region.svs'}",
+                     f"--annotations={sample_dir / 'annotations.geojson'}", f"--tile={sample.tile}",
                      f"--magnification={sample.magnification:g}", f"--dest={ctx.tiles}"])
     if dataset.crop_size:
         return Step("tiles", f"Cut the images into {dataset.crop_size} px crops with their labels (split_dataset.py)",
