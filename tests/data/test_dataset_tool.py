@@ -346,3 +346,54 @@ def test_root_script_and_thygan_subcommand(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "dataset_tool.py"), "--source", str(tmp_path / "src"),
                            "--dest", str(tmp_path / "a.zip")], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "already exists" in proc.stderr
+
+
+def _study_layout(root: Path, *, meta: bool = True) -> Path:
+    """Six 16 px images labelled by a study-style JSON: mc labels 0=PTC, 1=FA; binary via meta diagnoses."""
+    root.mkdir(parents=True)
+    rows = []
+    for index, (label, diagnosis) in enumerate([(0, "PTC"), (1, "FA"), (0, "PTC"), (1, "FTC"), (1, "FA"),
+                                                (0, "PTC")]):
+        name = f"{index + 1}a.jpeg"
+        write_image(root / name, np.full([16, 16, 3], 40 * index, np.uint8))
+        rows.append([name, label, str(index + 1), diagnosis])
+    labels = root.parent / "labels.json"
+    content = {"labels": [row[:2] for row in rows]} | ({"meta": rows} if meta else {})
+    labels.write_text(json.dumps(content))
+    return labels
+
+
+def test_class_names_come_from_the_study_meta_diagnoses(tmp_path):
+    """The study's labels JSON has no class names; its meta diagnoses name the classes, written into
+    dataset.json beside the reference 'labels' list, and training carries them into the network."""
+    from thygan.cli.train import train_command
+
+    labels = _study_layout(tmp_path / "src")
+    dest = tmp_path / "ds"
+    result = _run("--source", str(tmp_path / "src"), "--labels", str(labels), "--dest", str(dest))
+    assert result.exit_code == 0, result.output
+    content = json.loads((dest / "dataset.json").read_text())
+    assert content["class_names"] == ["PTC", "FA+FTC"]  # a class of several diagnoses: most frequent first
+    assert [label for _, label in content["labels"]] == [0, 1, 0, 1, 1, 0]  # the reference list, as given
+    assert ImageFolderDataset(dest, use_labels=True).class_names == ["PTC", "FA+FTC"]
+    dry = CliRunner().invoke(train_command, [f"--outdir={tmp_path / 'runs'}", f"--data={dest}", "--cfg=cpu32",
+                                             "--cond=1", "--metrics=none", "-n"])
+    assert dry.exit_code == 0, dry.output
+    assert '"PTC"' in dry.output and '"FA+FTC"' in dry.output
+
+
+def test_class_names_flag_names_labels_without_meta(tmp_path):
+    labels = _study_layout(tmp_path / "src", meta=False)
+    plain = _run("--source", str(tmp_path / "src"), "--labels", str(labels), "--dest", str(tmp_path / "a"))
+    assert plain.exit_code == 0 and "class_names" not in json.loads((tmp_path / "a" / "dataset.json").read_text())
+    named = _run("--source", str(tmp_path / "src"), "--labels", str(labels), "--dest", str(tmp_path / "b"),
+                 "--class-names", "PTC,FA")
+    assert named.exit_code == 0, named.output
+    assert json.loads((tmp_path / "b" / "dataset.json").read_text())["class_names"] == ["PTC", "FA"]
+    assert "2 classes (PTC, FA)" in named.output
+    for bad, message in (("PTC", "unknown label 1 (1 class names: PTC)"), ("PTC,PTC", "'PTC' is given twice"),
+                         ("PTC,,FA", "--class-names: expected a comma list")):
+        refused = _run("--source", str(tmp_path / "src"), "--labels", str(labels), "--dest",
+                       str(tmp_path / "c"), "--class-names", bad)
+        assert refused.exit_code == 2 and message in refused.stderr and refused.stderr.count("\n") == 1
+        assert not (tmp_path / "c").exists()

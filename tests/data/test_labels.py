@@ -116,3 +116,16 @@ def test_dataset_json_round_trip(tmp_path):
 def test_dataset_json_unlabelled_and_without_patients():
     assert dataset_json([LabelRecord("a.png", None, "0", "ihc")])["labels"] is None
     assert "meta" not in dataset_json([LabelRecord("a.png", 3)])
+
+
+def test_diagnosis_class_names():
+    from thygan.data.labels import diagnosis_class_names
+
+    assert diagnosis_class_names([(0, "PTC"), (1, "FA"), (0, "PTC")]) == ["PTC", "FA"]
+    binary = [(0, "FTC"), (0, "FA"), (0, "FA"), (1, "PTC"), (1, "NIFTP"), (1, "FVPTC"), (1, "PTC"), (1, "NIFTP"),
+              (1, "PTC")]
+    assert diagnosis_class_names(binary) == ["FA+FTC", "PTC+NIFTP+FVPTC"]  # most frequent first
+    assert diagnosis_class_names([(0, "PTC"), (2, "FA")]) is None  # class 1 has no diagnosis
+    assert diagnosis_class_names([(0, "PTC"), (1, None)]) is None
+    assert diagnosis_class_names([]) is None
+    assert diagnosis_class_names([(0, "B"), (0, "A")]) == ["A+B"]  # equally frequent: by name

@@ -140,3 +140,20 @@ def test_root_script_is_the_same_command(checkpoint, tmp_path):
                            "--class=2", f"--outdir={out}"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert (out / "seed0000.png").exists() and "ops:" in proc.stdout
+
+
+def test_class_by_name_or_a_line_saying_the_network_has_no_names(tmp_path):
+    named = tmp_path / "named"
+    save_checkpoint(named, networks={"G_ema": make_generator()}, class_names=["PTC", "FA+FTC", "NIFTP"])
+    result = run(["--network", named.with_suffix(".safetensors"), "--seeds", "0", "--class", "PTC",
+                  "--outdir", tmp_path / "a"])
+    assert result.exit_code == 0 and (tmp_path / "a" / "seed0000.png").is_file(), result.output
+    unknown = run(["--network", named.with_suffix(".safetensors"), "--seeds", "0", "--class", "FTC",
+                   "--outdir", tmp_path / "b"])
+    assert unknown.exit_code == 2 and "0=PTC, 1=FA+FTC, 2=NIFTP" in unknown.output
+    bare = tmp_path / "bare"
+    save_checkpoint(bare, networks={"G_ema": make_generator()})
+    nameless = run(["--network", bare.with_suffix(".safetensors"), "--seeds", "0", "--class", "PTC",
+                    "--outdir", tmp_path / "c"])
+    assert nameless.exit_code == 2 and len(nameless.output.strip().splitlines()) == 1
+    assert "no class names" in nameless.output and "--class-names" in nameless.output

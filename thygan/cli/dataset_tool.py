@@ -31,8 +31,12 @@ from thygan.cli.command import Command
               help="Resampling filter for resizing.")
 @click.option("--allow-unlabeled", is_flag=True, default=False, show_default=True,
               help="If some images have no label, write an unlabeled dataset instead of refusing.")
+@click.option("--class-names", "class_names", metavar="LIST", default=None,
+              help="Names of classes 0, 1, ... as a comma list, e.g. PTC,NIFTP,FVPTC,FA,FTC (the study's "
+                   "mc_dataset.json order) [default: the label file's class_names, else the diagnoses of its "
+                   "'meta' rows, else class folder or CSV names].")
 def dataset_tool_command(source, dest, labels_path, max_images, transform, width, height, resize_filter,
-                         allow_unlabeled):
+                         allow_unlabeled, class_names):
     """Convert an image folder or zip into a StyleGAN2-ADA training dataset.
 
     Writes 00000/img00000000.png ... (PNG, 1000 per folder) and dataset.json with the labels and
@@ -44,12 +48,15 @@ def dataset_tool_command(source, dest, labels_path, max_images, transform, width
           --transform=center-crop --width=256 --height=256
       python dataset_tool.py --source=split/ --labels=labels.csv --dest=datasets/split.zip
       thygan dataset-tool --source=by_class/ --dest=datasets/by_class-512.zip
+      thygan dataset-tool --source=tt_crops/ --labels=data/labels/mc_dataset.json --dest=datasets/tt_mc.zip \\
+          --class-names=PTC,NIFTP,FVPTC,FA,FTC
     """
     from thygan.data.dataset_tool import convert_dataset
 
     summary = convert_dataset(source=source, dest=dest, labels_path=labels_path, max_images=max_images,
                               transform=transform, width=width, height=height, resize_filter=resize_filter,
-                              allow_unlabeled=allow_unlabeled, log=click.echo)
+                              allow_unlabeled=allow_unlabeled, log=click.echo,
+                              class_names=None if class_names is None else class_names.split(","))
     classes = summary["class_names"]
     classes_str = f", {len(classes)} classes ({', '.join(classes)})" if classes else ""
     click.echo(f"wrote {summary['num_images']} images of {summary['resolution']}x{summary['resolution']}x"

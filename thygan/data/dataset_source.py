@@ -5,6 +5,8 @@ Labels come from the first of these that exists:
 1. ``--labels FILE``: a CSV of ``filename,label`` rows (more columns, such as patient and
    diagnosis, are ignored; a header row starting with ``filename`` may place ``label`` anywhere) or
    a JSON file in the reference format (or the thyroid study's, with only ``"meta"`` rows);
+   where a JSON gives no ``class_names`` but its ``meta`` rows carry diagnoses, the classes are
+   named by them (``labels.diagnosis_class_names``);
 2. ``dataset.json`` at the source root: the reference format ``{"labels": [[relpath, label], ...]}``
    (``null`` = unlabeled), also thygan's split_dataset output (extra ``"meta"``, ignored) and
    thygan's own output (extra ``"class_names"``, kept);
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thygan.data.image_files import ImageFiles
+from thygan.data.labels import diagnosis_class_names
 from thygan.errors import UserError
 
 LABELS_JSON = "dataset.json"
@@ -47,7 +50,8 @@ class SourceDataset:
 
 
 def open_source(source: str | os.PathLike, *, labels_path: str | os.PathLike | None = None,
-                max_images: int | None = None, allow_unlabeled: bool = False) -> SourceDataset:
+                max_images: int | None = None, allow_unlabeled: bool = False,
+                class_names: list[str] | None = None) -> SourceDataset:
     """List the images of ``source`` and attach labels (see the module docstring for the order).
 
     Args:
@@ -56,6 +60,8 @@ def open_source(source: str | os.PathLike, *, labels_path: str | os.PathLike | N
         max_images: Keep the first this many images in sorted order (None = all).
         allow_unlabeled: When some images have no label, write an unlabeled dataset (the reference's
             behaviour) instead of refusing.
+        class_names: Names of classes 0, 1, ... (``--class-names``); they replace those of the label
+            file, and number class-name labels in their order.
 
     Raises:
         UserError: No images, an unreadable label file, unknown labels, or missing labels.
@@ -64,7 +70,8 @@ def open_source(source: str | os.PathLike, *, labels_path: str | os.PathLike | N
     if not files.names:
         raise UserError(f"--source: no image files found in '{source}'")
     names = files.names[:max_images] if max_images is not None else list(files.names)
-    table, class_names, origin = _read_label_table(files, labels_path)
+    table, found_names, origin = _read_label_table(files, labels_path)
+    class_names = _checked_names(class_names) if class_names is not None else found_names
     if table is None:
         return SourceDataset(files, names, None, class_names, origin)
     raw = _match_labels(table, names, origin)
@@ -78,6 +85,16 @@ def open_source(source: str | os.PathLike, *, labels_path: str | os.PathLike | N
         return SourceDataset(files, names, None, None, origin)
     labels, class_names = _encode_labels(raw, table.values(), class_names, origin)
     return SourceDataset(files, names, labels, class_names, origin)
+
+
+def _checked_names(names: list[str]) -> list[str]:
+    names = [name.strip() for name in names]
+    if not names or not all(names):
+        raise UserError("--class-names: expected a comma list of names, e.g. PTC,NIFTP,FVPTC,FA,FTC")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(f"--class-names: '{repeated[0]}' is given twice")
+    return names
 
 
 def _read_label_table(files: ImageFiles, labels_path: str | os.PathLike | None
@@ -123,7 +140,16 @@ def _parse_json(data: bytes, where: str) -> tuple[dict[str, object] | None, list
         return None, class_names, f"none ({where} has \"labels\": null)"
     if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == 2 for row in rows):
         raise UserError(f"{where}: 'labels' must be a list of [filename, label] pairs")
-    return _build_table(rows, where), class_names, where
+    return _build_table(rows, where), class_names or _names_from_meta(meta.get("meta")), where
+
+
+def _names_from_meta(rows) -> list[str] | None:
+    """Class names from the diagnoses of ``meta`` rows ``[fname, label, patient, diagnosis]``, if any."""
+    if not isinstance(rows, list):
+        return None
+    pairs = [(row[1], row[3]) for row in rows if isinstance(row, list) and len(row) >= 4
+             and isinstance(row[1], int) and not isinstance(row[1], bool) and row[1] >= 0]
+    return diagnosis_class_names(pairs) if len(pairs) == len(rows) else None
 
 
 def _parse_csv(data: bytes, where: str) -> tuple[dict[str, object], None, str]:
@@ -206,7 +232,7 @@ def _encode_labels(raw: list[object], all_values, class_names: list[str] | None,
             raise UserError(f"{where}: class labels must be >= 0, got {min(labels)}")
         if class_names is not None and max(labels) >= len(class_names):
             raise UserError(f"{where}: unknown label {max(labels)} "
-                            f"(class_names has {len(class_names)} entries)")
+                            f"({len(class_names)} class names: {', '.join(class_names)})")
         return labels, class_names
     if all(isinstance(value, str) for value in raw):
         if class_names is None:

@@ -200,6 +200,7 @@ def convert_dataset(*, source: str | os.PathLike, dest: str | os.PathLike,
                     height: int | None = None,                     # output height in pixels
                     resize_filter: str = "lanczos",                # box or lanczos
                     allow_unlabeled: bool = False,                 # some images unlabeled -> no labels
+                    class_names: list[str] | None = None,          # names of classes 0, 1, ...
                     progress: bool = True,                         # progress bar or log lines
                     log: Callable[[str], None] = print) -> dict:
     """Convert ``source`` into a training dataset at ``dest`` (a folder, or a zip if it ends in .zip).
@@ -221,7 +222,8 @@ def convert_dataset(*, source: str | os.PathLike, dest: str | os.PathLike,
     elif width is not None and height is not None:
         _check_output_size(width, height, "--width/--height", hint=False)
     _check_dest(dest, source)
-    src = open_source(source, labels_path=labels_path, max_images=max_images, allow_unlabeled=allow_unlabeled)
+    src = open_source(source, labels_path=labels_path, max_images=max_images, allow_unlabeled=allow_unlabeled,
+                      class_names=class_names)
     log(f"{len(src.names)} images from {source}; labels: {src.label_origin}")
     created = _created_parents(dest)
     try:

@@ -15,9 +15,11 @@ files); written back as integers only where every id is a number.
 import csv
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from thygan.data.tile_origin import TileOrigin
 from thygan.data.tiling import source_files
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
@@ -25,16 +27,27 @@ from thygan.io.atomic import atomic_write_text
 
 @dataclass(frozen=True)
 class LabelRecord:
-    """One image: its file name (relative, '/'-separated), class index, patient and diagnosis."""
+    """One image: its file name (relative, '/'-separated), class index, patient and diagnosis.
+
+    A tile also knows its ``origin`` (slide and level-0 region, see :mod:`thygan.data.tile_origin`).
+    """
 
     filename: str
     label: int | None
     patient: str | None = None
     diagnosis: str | None = None
+    origin: TileOrigin | None = None
 
     def meta_row(self) -> list:
-        """The study's ``meta`` entry ``[fname, label, patient, diagnosis]``."""
-        return [self.filename, self.label, self.patient, self.diagnosis]
+        """The study's ``meta`` entry ``[fname, label, patient, diagnosis]``, plus the origin of a tile."""
+        row = [self.filename, self.label, self.patient, self.diagnosis]
+        return row + [self.origin.to_json()] if self.origin is not None else row
+
+    @classmethod
+    def from_meta_row(cls, row: list, where: str = "meta") -> "LabelRecord":
+        """The inverse of :meth:`meta_row`."""
+        origin = TileOrigin.from_json(row[4], f"{where}: {row[0]}") if len(row) > 4 else None
+        return cls(row[0], row[1], row[2], row[3], origin)
 
 
 @dataclass
@@ -142,7 +155,8 @@ def read_labels_json(path: str | os.PathLike) -> LabelTable:
     meta_by_name = {str(row[0]): row for row in meta or []}
     if labels is None:
         records = [LabelRecord(str(row[0]), _as_label(row[1], f"{source}: {row[0]}"), _as_text(row[2]),
-                               _as_text(row[3]) if len(row) > 3 else None) for row in meta]
+                               _as_text(row[3]) if len(row) > 3 else None, _origin(row, source))
+                   for row in meta]
     else:
         records = []
         for name, label, *_ in labels:
@@ -152,11 +166,18 @@ def read_labels_json(path: str | os.PathLike) -> LabelTable:
                 raise UserError(f"{source}: '{name}' has label {label} in 'labels' but {row[1]} in 'meta'")
             patient = _as_text(row[2]) if row is not None else None
             diagnosis = _as_text(row[3]) if row is not None and len(row) > 3 else None
-            records.append(LabelRecord(str(name), label, patient, diagnosis))
+            records.append(LabelRecord(str(name), label, patient, diagnosis, _origin(row, source)))
         if meta_by_name:
             raise UserError(f"{source}: 'meta' lists {sorted(meta_by_name)[:3]}... which 'labels' does not")
     class_names = data.get("class_names")
     return LabelTable(records, list(class_names) if class_names else None, source)
+
+
+def _origin(row: list | None, source: str) -> TileOrigin | None:
+    """The tile origin of a ``meta`` row: its fifth entry, when there is one."""
+    if row is None or len(row) < 5 or row[4] is None:
+        return None
+    return TileOrigin.from_json(row[4], f"{source}: {row[0]}")
 
 
 def _numbered(names: list[str]) -> tuple[list[int], list[str] | None]:
@@ -206,15 +227,37 @@ def read_label_folders(root: str | os.PathLike) -> LabelTable:
     return LabelTable(records, classes, str(root))
 
 
+def diagnosis_class_names(pairs: list[tuple[int, str | None]]) -> list[str] | None:
+    """Class names from the diagnoses of the labelled images (the study's ``meta`` rows), or None.
+
+    Class c is named by its diagnosis when all its images share one (the multi-class labels: PTC,
+    NIFTP, ...), else by its diagnoses joined with '+', most frequent first (the binary labels:
+    "FA+FTC", "PTC+FVPTC+NIFTP"). None when a class 0..max has no image with a diagnosis.
+
+    Args:
+        pairs: (label, diagnosis) of each image.
+    """
+    by_label: dict[int, Counter] = {}
+    for label, diagnosis in pairs:
+        if diagnosis is not None and str(diagnosis).strip():
+            by_label.setdefault(label, Counter())[str(diagnosis).strip()] += 1
+    labels = [label for label, _ in pairs]
+    if not labels or any(label not in by_label for label in range(max(labels) + 1)):
+        return None
+    return ["+".join(sorted(counts, key=lambda d: (-counts[d], d)))
+            for _, counts in sorted(by_label.items())]
+
+
 def dataset_json(records: list[LabelRecord], class_names: list[str] | None = None) -> dict:
     """The reference ``dataset.json`` content plus thygan's ``meta`` and ``class_names`` keys.
 
     ``labels`` is null when any record is unlabelled (the reference's convention); ``meta`` is
-    written when any record knows its patient or diagnosis, so later splits can group by patient.
+    written when any record knows its patient, diagnosis or tile origin, so later splits can group
+    by patient and tiles can be laid back on their slide.
     """
     unlabelled = any(record.label is None for record in records)
     content: dict = {"labels": None if unlabelled else [[r.filename, r.label] for r in records]}
-    if any(record.patient is not None or record.diagnosis is not None for record in records):
+    if any(r.patient is not None or r.diagnosis is not None or r.origin is not None for r in records):
         content["meta"] = [record.meta_row() for record in records]
     if class_names is not None:
         content["class_names"] = list(class_names)

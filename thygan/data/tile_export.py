@@ -79,7 +79,8 @@ class TileExport:
             raise UserError(f"--dest: {self.dest} holds tiles made with other options ({old}); "
                             f"use an empty folder or delete {PROGRESS_FILE} there")
         for entry in entries[1:]:
-            self.finished[entry["source"]] = [LabelRecord(*row) for row in entry["records"]]
+            self.finished[entry["source"]] = [LabelRecord.from_meta_row(row, str(self.progress_path))
+                                                for row in entry["records"]]
         return True
 
     def _append(self, entry: dict) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
+from thygan.data.tile_origin import TileOrigin
 from thygan.errors import UserError
 
 SLIDE_EXTENSIONS = frozenset([".svs", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms", ".vmu"])
@@ -149,6 +150,10 @@ class ImageSource:
         """The whole image (small enough to threshold directly): [H, W, 3] uint8."""
         return self.rgb
 
+    def origin(self, box: Box, name: str) -> TileOrigin:
+        """Where tile ``box`` lies in image ``name`` (its pixels are level 0)."""
+        return TileOrigin(name, box.x, box.y, box.size, level=0)
+
     def close(self) -> None:
         """Drop the decoded pixels."""
         self._rgb = None
@@ -224,6 +229,17 @@ class SlideSource:
         if side != box.size:
             tile = tile.resize((box.size, box.size), PIL.Image.Resampling.BOX)  # area average, as pyramids
         return np.asarray(tile)
+
+    def origin(self, box: Box, name: str) -> TileOrigin:
+        """Where tile ``box`` (target pixels) lies in slide ``name``: the level-0 region :meth:`read` reads."""
+        properties = self.slide.properties
+        power, mpp = properties.get("openslide.objective-power"), properties.get("openslide.mpp-x")
+        exact = abs(self.level_scale - 1) < 1e-6  # read from a pyramid level as stored, no resampling
+        return TileOrigin(name, round(box.x * self.downsample), round(box.y * self.downsample),
+                          round(box.size * self.downsample), downsample=self.downsample,
+                          level=self.read_level if exact else None,
+                          magnification=float(power) / self.downsample if power else None,
+                          mpp=float(mpp) * self.downsample if mpp else None)
 
     def thumbnail(self) -> np.ndarray:
         """A whole-slide overview of at most THUMBNAIL_SIDE px: [h, w, 3] uint8."""

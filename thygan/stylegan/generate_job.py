@@ -81,7 +81,9 @@ def _class_index(part: str, c_dim: int, names: list[str], known: str) -> int:
         return int(part)
     if part in names:
         return names.index(part)
-    raise UserError(f"--class: unknown class '{part}' (this network has {c_dim} classes: {known})")
+    hint = "" if names or part.isdigit() else ("; it has no class names: name them with dataset_tool.py "
+                                               "--class-names (or the labels' diagnoses) and train on that")
+    raise UserError(f"--class: unknown class '{part}' (this network has {c_dim} classes: {known}){hint}")
 
 
 def _class_folder(index: int, names: list[str]) -> str:
