@@ -147,7 +147,7 @@ def run_generate_job(job: GenerateJob) -> list[Path]:
     _report_paths(device)
     _claim_outdir(job, loaded.weights_file)
     if job.grid:
-        return [_write_grid(G, seeds, classes, job, device)]
+        return [_write_grid(G, seeds, classes, job, device, class_names=loaded.class_names)]
     written = []
     for choice in classes:
         folder = outdir / choice.folder if choice.folder else outdir
@@ -163,7 +163,8 @@ def run_generate_job(job: GenerateJob) -> list[Path]:
     return written
 
 
-def _write_grid(G, seeds, classes, job, device) -> Path:
+def _write_grid(G, seeds, classes, job, device, *, class_names: list[str] | None = None) -> Path:
+    """One row per class, labelled with the class name (or index) in a left margin."""
     from thygan.stylegan.sampling import synthesize
     from thygan.viz.grid import image_grid
 
@@ -173,7 +174,10 @@ def _write_grid(G, seeds, classes, job, device) -> Path:
                             batch_size=job.batch_size, device=device)
         rows.append(np.stack([image for _, image in _progress(images, len(seeds), Path(job.outdir))]))
     path = Path(job.outdir) / "grid.png"
-    save_png(path, image_grid(np.stack(rows)))
+    names = list(class_names or [])
+    labels = None if classes[0].index is None else \
+        [names[c.index] if c.index < len(names) else f"class {c.index}" for c in classes]
+    save_png(path, image_grid(np.stack(rows), row_labels=labels))
     print(f"wrote {path} ({len(classes)} classes x {len(seeds)} seeds)")
     return path
 
