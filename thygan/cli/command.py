@@ -9,7 +9,20 @@ from thygan.errors import UserError
 USER_ERROR_EXIT = 2
 
 
+def close_progress_bars() -> None:
+    """Close every progress bar still open, innermost first, so a message printed next starts on a line
+    of its own: a terminal bar is redrawn in place with carriage returns and leaves the cursor after
+    its text, and an error raised inside its loop would otherwise be glued to it. Bars that are not
+    kept erase themselves; kept ones end their line."""
+    tqdm = sys.modules.get("tqdm")  # no tqdm imported: no bar can be open (and --help stays light)
+    if tqdm is None:
+        return
+    for bar in sorted(list(tqdm.tqdm._instances), key=lambda bar: -abs(getattr(bar, "pos", 0))):
+        bar.close()
+
+
 def _fail(message: str) -> None:
+    close_progress_bars()
     click.echo(f"error: {message}", err=True)
     sys.exit(USER_ERROR_EXIT)
 
@@ -29,6 +42,7 @@ def _run_guarded(invoke, *args, **kwargs):
         click.echo("aborted", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
+        close_progress_bars()
         click.echo("interrupted; finished outputs are kept and the work resumes when re-run", err=True)
         sys.exit(130)
     sys.exit(result if isinstance(result, int) else 0)

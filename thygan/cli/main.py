@@ -17,6 +17,7 @@ COMMANDS = {
     "split-dataset": "thygan.cli.split_dataset:split_dataset_command",
     "splits": "thygan.cli.splits:splits_command",
     "sample-tiles": "thygan.cli.sample_tiles:sample_tiles_command",
+    "export-geojson": "thygan.cli.export_geojson:export_geojson_command",
     "metrics": "thygan.cli.metrics:metrics_command",
     "domain-gap": "thygan.cli.domain_gap:domain_gap_command",
     "dlc-train": "thygan.cli.dlc_train:dlc_train_command",

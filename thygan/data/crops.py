@@ -2,9 +2,10 @@
 
 Matches the study's output for its inputs: the clamped grid of :mod:`thygan.data.tiling`, crops
 named ``{file_id}_{i}.jpeg`` (i row-major), Pillow's default JPEG quality and ``dest/dataset.json``
-with ``{"labels": [[crop, label], ...]}``. Adds what the study lacked: each crop's patient and
-diagnosis in ``meta`` (so splits can group crops by patient), a background filter, overlap, slides,
-CSV / folder labels, clear errors before anything is written, and resume (see tile_export).
+with ``{"labels": [[crop, label], ...]}``. Adds what the study lacked: each crop's patient,
+diagnosis and origin in ``meta`` (so splits can group crops by patient, and crops can be laid back on
+their slide: see tile_origin), a background filter, overlap, slides, CSV / folder labels, clear
+errors before anything is written, and resume (see tile_export).
 """
 
 import os
@@ -68,7 +69,7 @@ def crop_dataset(source: str | os.PathLike, dest: str | os.PathLike, *,
         UserError: Missing source, image without a label, unreadable image, crop larger than an
             image, or a ``dest`` holding an unfinished run with other options.
     """
-    from tqdm import tqdm
+    from thygan.progress import progress
 
     root = Path(source)
     if not root.is_dir():
@@ -82,7 +83,8 @@ def crop_dataset(source: str | os.PathLike, dest: str | os.PathLike, *,
     summary = CropSummary(images=len(files))
     # Every header is read before the first crop is written: a too-small or unreadable image
     # fails the run at once instead of halfway.
-    total = sum(_count_crops(root / name, crop_size, stride, open_kwargs) for name in files)
+    counts = {name: _count_crops(root / name, crop_size, stride, open_kwargs) for name in files}
+    total = sum(counts.values())
     if dry_run:
         summary.crops = total
         log(f"dry run: {summary.images} images -> {total} crops before the tissue filter")
@@ -91,17 +93,21 @@ def crop_dataset(source: str | os.PathLike, dest: str | os.PathLike, *,
                    **open_kwargs)
     export = TileExport(dest, fmt=fmt, options=options)
     records = []
-    for name in tqdm(files, desc="images", unit="img", leave=False):
+    bar = progress(total=total, desc="crops", unit="crop")  # grid crops, background ones included
+    for name in files:
         if name in export.finished:
             summary.skipped += 1
+            bar.update(counts[name])
         else:
             summary.dropped += _crop_one(root, name, matched[name], export, crop_size=crop_size,
-                                         stride=stride, min_tissue=min_tissue, open_kwargs=open_kwargs)
+                                         stride=stride, min_tissue=min_tissue, open_kwargs=open_kwargs,
+                                         bar=bar)
         # Labels come from today's labels file, not the progress log: a corrected label file
         # re-run over finished crops updates dataset.json without cutting anything again.
         source = matched[name]
         records += [replace(crop, label=source.label, patient=source.patient, diagnosis=source.diagnosis)
                     for crop in export.finished[name]]
+    bar.close()
     summary.crops = len(records)
     export.write_dataset_json(records, table.class_names)
     log(f"{summary.images} images -> {summary.crops} crops in {export.dest} "
@@ -125,14 +131,18 @@ def _count_crops(path: Path, crop_size: int, stride: int | None, open_kwargs: di
 
 
 def _crop_one(root: Path, name: str, record: LabelRecord, export: TileExport, *, crop_size: int,
-              stride: int | None, min_tissue: float, open_kwargs: dict) -> int:
-    """Write the crops of source image ``name``; returns how many were dropped as background."""
+              stride: int | None, min_tissue: float, open_kwargs: dict, bar) -> int:
+    """Write the crops of source image ``name``; returns how many were dropped as background.
+
+    Each record carries its crop's origin in ``name``; every grid crop is counted on ``bar``.
+    """
     source = open_source(root / name, **open_kwargs)
     try:
         boxes = _grid(source, crop_size, stride)
         threshold = tissue_threshold(source.thumbnail()) if min_tissue > 0 else 0.0
         records, dropped = [], 0
         for index, box in enumerate(boxes):
+            bar.update(1)
             crop_name = export.tile_name(PurePosixPath(name).stem, index)
             if not export.has_tile(crop_name):
                 tile = source.read(box)
@@ -140,7 +150,8 @@ def _crop_one(root: Path, name: str, record: LabelRecord, export: TileExport, *,
                     dropped += 1
                     continue
                 export.write_tile(crop_name, tile)
-            records.append(LabelRecord(crop_name, record.label, record.patient, record.diagnosis))
+            records.append(LabelRecord(crop_name, record.label, record.patient, record.diagnosis,
+                                       source.origin(box, name)))
     finally:
         source.close()
     export.finish_source(name, records)

@@ -11,7 +11,8 @@ A tile gets the majority class of its annotated pixels and is dropped when less 
 ``min_labelled`` of its area is annotated. With a single slide there are no patients, so the slide
 is cut into a ``rows x cols`` grid of regions and the region of a tile's centre is its
 pseudo-patient (ids ``0 .. rows * cols - 1``, row-major), carried in ``meta`` with the class name as
-the diagnosis: patient-grouped splits then keep neighbouring, overlapping tiles on one side. The
+the diagnosis: patient-grouped splits then keep neighbouring, overlapping tiles on one side. Each
+``meta`` row also holds the tile's origin in the slide (level-0 region, see tile_origin). The
 default 8 x 2 suits the bundled sample, a tall strip of skin: every region holds several classes.
 
 The second domain, scikit-image's bundled immunohistochemistry image (512 x 512 px, DAB and
@@ -132,22 +133,26 @@ def block_patient(box: Box, *, width: int, height: int, blocks: tuple[int, int])
 
 def _export_tiles(source, stem: str, boxes: list[Box], labels: list[int | None], diagnoses: list[str | None],
                   dest: str | os.PathLike, *, blocks: tuple[int, int], fmt: str, options: dict,
-                  class_names: list[str] | None) -> list[LabelRecord]:
-    """Write the kept tiles (diagnosis not None) and dest/dataset.json; resumes an interrupted run."""
-    from tqdm import tqdm
+                  class_names: list[str] | None, slide_name: str | None = None) -> list[LabelRecord]:
+    """Write the kept tiles (diagnosis not None) and dest/dataset.json; resumes an interrupted run.
+
+    With ``slide_name``, each record carries its tile's origin in that slide.
+    """
+    from thygan.progress import progress
 
     export = TileExport(dest, fmt=fmt, options=options)
     if stem not in export.finished:
         records = []
-        for index, (box, label, diagnosis) in enumerate(tqdm(list(zip(boxes, labels, diagnoses, strict=True)),
-                                                             desc="tiles", leave=False)):
-            if diagnosis is None:
-                continue
+        kept = [(index, box, label, diagnosis)
+                for index, (box, label, diagnosis) in enumerate(zip(boxes, labels, diagnoses, strict=True))
+                if diagnosis is not None]
+        for index, box, label, diagnosis in progress(kept, desc="tiles", unit="tile", leave=False):
             name = export.tile_name(stem, index)
             if not export.has_tile(name):
                 export.write_tile(name, source.read(box))
             patient = block_patient(box, width=source.width, height=source.height, blocks=blocks)
-            records.append(LabelRecord(name, label, patient, diagnosis))
+            origin = source.origin(box, slide_name) if slide_name is not None else None
+            records.append(LabelRecord(name, label, patient, diagnosis, origin))
         export.finish_source(stem, records)
     export.write_dataset_json(export.finished[stem], class_names)
     return export.finished[stem]
@@ -183,7 +188,7 @@ def slide_tile_dataset(slide: str | os.PathLike, annotations: str | os.PathLike,
                        tile=tile, stride=stride or tile, level=level, magnification=magnification, mpp=mpp,
                        blocks=list(blocks), min_labelled=min_labelled, classes=class_names, format=fmt)
         records = _export_tiles(source, Path(slide).stem, boxes, labels, diagnoses, dest, blocks=blocks,
-                                fmt=fmt, options=options, class_names=class_names)
+                                fmt=fmt, options=options, class_names=class_names, slide_name=Path(slide).name)
     finally:
         source.close()
     counts = {name: sum(record.label == k for record in records) for k, name in enumerate(class_names)}
