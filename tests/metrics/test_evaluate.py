@@ -17,7 +17,7 @@ from thygan.metrics.evaluate import Detectors, MetricOptions, compute_metric
 from thygan.metrics.inception import inception_from_module
 from thygan.metrics.inputs import FolderInputs, NetworkInputs
 from thygan.metrics.registry import METRICS
-from thygan.stylegan.sampling import seed_latents
+from torch_utils.seeding import seed_latents
 
 
 class Counting(torch.nn.Module):

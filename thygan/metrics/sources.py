@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from thygan.data.image_files import ImageFiles, decode_image
-from thygan.stylegan.sampling import seed_latents
+from torch_utils.seeding import seed_generators, seed_latents
 
 
 class DatasetImages:
@@ -105,9 +105,7 @@ class GeneratedImages:
             seeds = list(range(self.first_seed + first, self.first_seed + min(first + batch_size, len(self))))
             z = seed_latents(seeds, self.G.z_dim).to(device)
             c = torch.from_numpy(self.labels[first:first + len(seeds)]).to(device)
-            generators = None
-            if self.noise_mode == "random":
-                generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+            generators = seed_generators(seeds, device) if self.noise_mode == "random" else None
             img = self.G(z, c, truncation_psi=self.truncation_psi, noise_mode=self.noise_mode,
                          noise_generators=generators)
             yield (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)

@@ -1,8 +1,7 @@
-"""Drawing images from a generator: per-seed latents, labels, batched synthesis, uint8 conversion.
+"""Drawing images from a generator: labels, batched synthesis, uint8 conversion.
 
-Image k depends on its seed and class only, never on the batch it was computed in: z comes from
-``np.random.RandomState(seed)`` exactly as the reference generate.py draws it, and random noise (if
-asked for) from a torch.Generator seeded by the same seed.
+Image k depends on its seed and class only, never on the batch it was computed in: latents and
+noise come from torch_utils.seeding (the reference generate.py's z for each seed).
 """
 
 from collections.abc import Iterator, Sequence
@@ -10,10 +9,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-
-def seed_latents(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
-    """z: [N, z_dim] float32, row k = RandomState(seeds[k]).randn(z_dim) (the reference's latents)."""
-    return torch.from_numpy(np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds])).float()
+from torch_utils.seeding import seed_generators, seed_latents
 
 
 def class_labels(class_indices: Sequence[int], c_dim: int) -> torch.Tensor:
@@ -43,9 +39,7 @@ def synthesize(G: torch.nn.Module, seeds: Sequence[int], class_idx: int | None, 
     for batch in _batches(list(seeds), batch_size):
         z = seed_latents(batch, G.z_dim).to(device)
         c = class_labels([class_idx or 0] * len(batch), G.c_dim).to(device)
-        generators = None
-        if noise_mode == "random":
-            generators = [torch.Generator(device=device).manual_seed(int(s)) for s in batch]
+        generators = seed_generators(batch, device) if noise_mode == "random" else None
         img = G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode, noise_generators=generators)
         yield from zip(batch, to_uint8(img))
 
