@@ -87,6 +87,8 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
         assert low <= point[name] <= high
     perfect = bootstrap_intervals(y, np.eye(2)[y], resamples=50)
     assert perfect["accuracy"] == [1.0, 1.0]
+    none = bootstrap_intervals(y, probs, resamples=0)  # --bootstrap 0: no intervals, no error
+    assert none == {"accuracy": None, "macro_f1": None, "balanced_accuracy": None, "roc_auc": None}
 
 
 def test_fold_summary_reproduces_the_studys_table():

@@ -62,6 +62,25 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def check_image_sizes(items: list[ImageItem], crop_size: int, *, what: str = "--crop_size") -> None:
+    """Refuse, before any work, images smaller than the crop (their headers only are read)."""
+    import PIL.Image
+
+    small = []
+    for item in items:
+        try:
+            with PIL.Image.open(item.path) as image:
+                size = image.size
+        except (OSError, PIL.Image.DecompressionBombError) as exc:
+            raise UserError(f"{item.path}: not a readable image ({exc})") from None
+        if min(size) < crop_size:
+            small.append((item.path, size))
+    if small:
+        path, (width, height) = small[0]
+        raise UserError(f"{what}: {crop_size} px crops do not fit {len(small)} of {len(items)} images "
+                        f"(e.g. {path}: {width} x {height} px); use a crop of at most {min(width, height)} px")
+
+
 def _check_size(image: np.ndarray, crop_size: int, path: Path) -> None:
     if min(image.shape[:2]) < crop_size:
         raise UserError(f"{path}: {image.shape[1]} x {image.shape[0]} px is smaller than --crop_size {crop_size}")

@@ -3,15 +3,17 @@
 (patient- and image-level metrics, per-class and per-diagnosis tables, bootstrap 95% intervals).
 """
 
+import dataclasses
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from thygan.classify.data import EvalDataset, class_names_of, real_items
-from thygan.classify.models import read_classifier
+from thygan.classify.models import LoadedClassifier, read_classifier
 from thygan.classify.options import EvalOptions, namespace_line, options_to_json
 from thygan.classify.patient_metrics import (
     aggregate_patients,
@@ -30,6 +32,9 @@ from thygan.io.atomic import atomic_write_text
 
 LOG_FILE = "eval_log.txt"
 METRICS_FILE = "metrics.json"
+# How training fed images to the model, stored in its checkpoints (``extra``) and used again here
+# unless the command line overrides them: (name, default for files that do not record it).
+INPUT_SETTINGS = (("crop_size", 512), ("eval_crop", "center"))
 
 
 def evaluation_items(opts: EvalOptions):
@@ -49,6 +54,50 @@ def evaluation_items(opts: EvalOptions):
     return real_items(opts.src_dir, table, names, where=where), table
 
 
+@dataclass
+class PreparedEvaluation:
+    """Everything checked before an evaluation writes a file."""
+
+    opts: EvalOptions              # with the input settings resolved (no None left)
+    items: list                    # the evaluated images (ImageItem)
+    table: object                  # their LabelTable
+    loaded: LoadedClassifier
+    settings_line: str             # where the input settings came from, for the log
+
+
+def with_training_settings(opts: EvalOptions, loaded: LoadedClassifier) -> tuple[EvalOptions, str]:
+    """Fill the input settings left None from the checkpoint (else the defaults); returns the options
+    and one line saying where each came from."""
+    stored = (loaded.meta or {}).get("extra", {})
+    values, parts = {}, []
+    for name, default in INPUT_SETTINGS:
+        given, trained = getattr(opts, name), stored.get(name)
+        if given is not None:
+            values[name] = given
+            why = f"--{name}" + (f"; the model was trained with {trained}" if trained not in (None, given) else "")
+        elif trained is not None:
+            values[name], why = trained, "as the model was trained"
+        else:
+            values[name], why = default, "default; the model file does not record it"
+        parts.append(f"{name} {values[name]} ({why})")
+    return dataclasses.replace(opts, **values), "input settings: " + ", ".join(parts)
+
+
+def prepare_evaluation(opts: EvalOptions) -> PreparedEvaluation:
+    """Read the labels, split and model, resolve the input settings and check the images fit them."""
+    from thygan.classify.data import check_image_sizes
+
+    items, table = evaluation_items(opts)
+    loaded = read_classifier(opts.mdl_loc, model_type=opts.model_type)
+    opts, line = with_training_settings(opts, loaded)
+    num_classes = _outputs(loaded.model)
+    too_big = sorted({item.label for item in items if item.label >= num_classes})
+    if too_big:
+        raise UserError(f"--labels: label {too_big[0]} is not a class of the model ({num_classes} classes)")
+    check_image_sizes(items, opts.crop_size, what="--crop_size")
+    return PreparedEvaluation(opts, items, table, loaded, line)
+
+
 def _image_rows(items, probs: np.ndarray, patients: list[str]) -> list[dict]:
     rows = []
     for item, p, patient in zip(items, probs, patients):
@@ -59,23 +108,26 @@ def _image_rows(items, probs: np.ndarray, patients: list[str]) -> list[dict]:
     return [rows[i] for i in order]
 
 
-def evaluate_model(opts: EvalOptions, run_dir: str | Path, *, echo: Callable[[str], None] = print) -> dict:
-    """Evaluate ``opts.mdl_loc`` on the set; writes the files above into ``run_dir``; returns metrics."""
+def evaluate_model(opts: EvalOptions, run_dir: str | Path, *, echo: Callable[[str], None] = print,
+                   prepared: PreparedEvaluation | None = None) -> dict:
+    """Evaluate ``opts.mdl_loc`` on the set; writes the files above into ``run_dir``; returns metrics.
+
+    Input settings (crop size, evaluation crops) left None in ``opts`` are the checkpoint's.
+    ``prepared``: the result of :func:`prepare_evaluation` when the caller checked the inputs first.
+    """
     from thygan.device import pick_device
 
+    prepared = prepared or prepare_evaluation(opts)
+    opts, items, table, loaded = prepared.opts, prepared.items, prepared.table, prepared.loaded
     run_dir = Path(run_dir)
     log = RunLog(run_dir / LOG_FILE, echo=echo)
     log(namespace_line(opts))
+    log(prepared.settings_line)
     atomic_write_text(run_dir / "options.json", options_to_json(opts))
-    items, table = evaluation_items(opts)
-    loaded = read_classifier(opts.mdl_loc, model_type=opts.model_type)
     num_classes = _outputs(loaded.model)
     class_names = loaded.class_names or class_names_of(table)
     if len(class_names) != num_classes:
         class_names = [str(c) for c in range(num_classes)]
-    too_big = sorted({item.label for item in items if item.label >= num_classes})
-    if too_big:
-        raise UserError(f"--labels: label {too_big[0]} is not a class of the model ({num_classes} classes)")
     if not all(item.patient for item in items):
         log("note: some images have no patient in --labels; each such image counts as its own patient")
     patients = [item.patient or item.name for item in items]

@@ -55,9 +55,9 @@ class EvalOptions:
     mdl_loc: str = ""                  # trained model: thygan checkpoint or the study's .pth
     batch_size: int = 20               # images per forward pass
     workers: int = 8                   # data-loading processes
-    crop_size: int = 512               # crop side, px
+    crop_size: int | None = None       # crop side, px; None = the checkpoint's training setting, else 512
     model_type: str = "resnet101"      # for .pth state dicts (checkpoints know their own)
-    eval_crop: str = "center"          # center | tiles (averaged)
+    eval_crop: str | None = None       # center | tiles (averaged); None = the checkpoint's, else center
     bootstrap: int = 1000              # bootstrap resamples of patients for the 95% intervals
     seed: int = 0                      # bootstrap seed
     device: str = "auto"               # auto | cpu | cuda

@@ -118,7 +118,7 @@ def bootstrap_intervals(y_true: np.ndarray, probs: np.ndarray, *, resamples: int
                 draws.setdefault(name, []).append(value)
     names = ("accuracy", "macro_f1", "balanced_accuracy", "roc_auc")
     return {name: [float(np.percentile(draws[name], 2.5)), float(np.percentile(draws[name], 97.5))]
-            if len(draws.get(name, [])) >= resamples // 2 else None for name in names}
+            if draws.get(name) and len(draws[name]) >= resamples // 2 else None for name in names}
 
 
 def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> list[dict]:

@@ -20,12 +20,13 @@ from thygan.cli.dlc_train import MODEL_NAMES, data_options
               show_default=True, metavar="INT", help="Images per forward pass.")
 @click.option("--workers", type=click.IntRange(min=0), default=8, show_default=True, metavar="INT",
               help="Data-loading processes (0 = in the main process).")
-@click.option("--crop_size", "--crop-size", "crop_size", type=click.IntRange(min=1), default=512, show_default=True,
-              metavar="PX", help="Crop side.")
+@click.option("--crop_size", "--crop-size", "crop_size", type=click.IntRange(min=1), default=None, metavar="PX",
+              help="Crop side [default: the one the checkpoint was trained with; 512 for a .pth].")
 @click.option("--model_type", "--model-type", "model_type", default="resnet101", show_default=True, metavar="NAME",
               help=f"Architecture of a .pth state dict ({MODEL_NAMES}); checkpoints know their own.")
-@click.option("--eval_crop", "--eval-crop", "eval_crop", type=click.Choice(["center", "tiles"]), default="center",
-              show_default=True, help="The central crop, or every grid tile with probabilities averaged.")
+@click.option("--eval_crop", "--eval-crop", "eval_crop", type=click.Choice(["center", "tiles"]), default=None,
+              help="The central crop, or every grid tile with probabilities averaged [default: the checkpoint's "
+                   "training setting; center for a .pth].")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True, metavar="N",
               help="Bootstrap resamples of patients for the 95% intervals (0 = none).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
@@ -43,11 +44,11 @@ def dlc_eval_command(**flags):
       python dlc_eval.py --src_dir=all_imgs/External/ --labels=data/labels/ext_dataset.json \\
           --out_dir=logs/ --split_file=data/labels/ext_test_fnames.json --run_id=ext --mdl_loc=vl_0.2983.pth
     """
-    from thygan.classify.evaluate import evaluate_model
+    from thygan.classify.evaluate import evaluate_model, prepare_evaluation
     from thygan.classify.options import EvalOptions
     from thygan.classify.run import make_eval_dir
 
-    opts = EvalOptions(**flags)
-    run_dir = make_eval_dir(opts.out_dir, opts.run_id)
+    prepared = prepare_evaluation(EvalOptions(**flags))  # every input checked before the run folder exists
+    run_dir = make_eval_dir(prepared.opts.out_dir, prepared.opts.run_id)
     click.echo(f"Run folder: {run_dir}")
-    evaluate_model(opts, run_dir, echo=click.echo)
+    evaluate_model(prepared.opts, run_dir, echo=click.echo, prepared=prepared)
