@@ -178,3 +178,13 @@ def test_rerun_with_corrected_labels_updates_dataset_json_only(tmp_path):
     content = json.loads((dest / "dataset.json").read_text())
     assert {label for _, label in content["labels"]} == {1} and content["meta"][0][3] == "PTC"
     assert {p.name: p.stat().st_mtime_ns for p in dest.glob("*.jpeg")} == stamps
+
+
+def test_progress_counts_crops_not_source_images(tmp_path, capsys):
+    labels = make_study_folder(tmp_path, names=("1a", "2a", "3a"))
+    capsys.readouterr()
+    crop_dataset(tmp_path / "TharunThompson", tmp_path / "out", labels=labels, log=lambda _: None)
+    written = json.loads((tmp_path / "out" / "dataset.json").read_text())["labels"]
+    # stderr is no terminal under capsys: the bar's last log line states its count and total.
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"crops: 100% {len(written)}/{len(written)} ") and len(written) == 24
