@@ -32,7 +32,8 @@ def test_study_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in dest.glob("*.jpeg")) == sorted(f"12c_{i}.jpeg" for i in range(8))
     content = json.loads((dest / "dataset.json").read_text())
-    assert content["labels"][7] == ["12c_7.jpeg", 1] and content["meta"][0] == ["12c_0.jpeg", 1, "12", "PTC"]
+    assert content["labels"][7] == ["12c_7.jpeg", 1] and content["meta"][0][:4] == ["12c_0.jpeg", 1, "12", "PTC"]
+    assert content["meta"][7][4]["slide"] == "12c.jpeg" and content["meta"][7][4]["x"] == 1404  # the crop's origin
     assert "1 images -> 8 crops" in result.stdout
 
 
