@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from thygan.gap.domain_accuracy import TOO_SMALL
 from thygan.gap.measures import (
+    DOMAIN_DETAILS,
     GAP_MEASURES,
     GapOptions,
-    domain_classifier_accuracy,
     frechet_distance,
     gap_measures,
     kid,
     knn_overlap,
-    principal_components,
 )
 
 
@@ -82,33 +82,27 @@ def test_kid_with_subsets_is_deterministic_for_a_seed():
     assert kid(x, y, opts=opts) != kid(x, y, opts=GapOptions(kid_subsets=5, kid_subset_size=50, seed=4))
 
 
-@pytest.mark.parametrize("n, d", [(30, 80), (120, 10)])  # both Gram-matrix branches
-def test_principal_components_match_sklearn_pca(n, d):
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    x = gaussian(n, d, seed=24) * np.linspace(0.5, 3, d)
-    ours = principal_components(x, 5)
-    theirs = PCA(5, svd_solver="full").fit_transform(StandardScaler().fit_transform(x))
-    signs = np.sign((ours * theirs).sum(axis=0))  # each axis is defined up to its sign
-    np.testing.assert_allclose(ours * signs, theirs, rtol=1e-3, atol=1e-3 * np.abs(theirs).max())
-
-
-def test_domain_classifier_separates_separable_sets():
+def test_domain_accuracy_separates_separable_sets():
     x, y = gaussian(60, 20, seed=11), gaussian(60, 20, shift=5.0, seed=12)
-    assert domain_classifier_accuracy(x, y) == 1.0
+    measures = gap_measures(x, y)
+    assert measures["domain_acc"] == 1.0 and measures["domain_verdict"] == "separable"
+    assert 0.5 < measures["domain_acc_low"] < measures["domain_acc_high"] <= 1.0
 
 
 @pytest.mark.parametrize("n_y", [150, 40])  # balanced accuracy keeps chance at 0.5 for unequal sizes
-def test_domain_classifier_is_at_chance_on_one_distribution(n_y):
+def test_domain_accuracy_is_at_chance_on_one_distribution(n_y):
     x, y = gaussian(150, 10, seed=13), gaussian(n_y, 10, seed=14)
-    assert abs(domain_classifier_accuracy(x, y) - 0.5) < 0.12
+    measures = gap_measures(x, y)
+    assert abs(measures["domain_acc"] - 0.5) < 0.12
+    assert measures["domain_acc_low"] < 0.5 < measures["domain_acc_high"]
 
 
-def test_domain_classifier_uses_pca_only_below_the_feature_dimension():
+def test_domain_accuracy_options_reach_the_classifier():
     x, y = gaussian(30, 200, seed=15), gaussian(30, 200, shift=1.0, seed=16)
-    assert domain_classifier_accuracy(x, y, opts=GapOptions(pca_dim=10)) > 0.9
-    assert domain_classifier_accuracy(x, y, opts=GapOptions(pca_dim=0)) > 0.9
+    assert gap_measures(x, y)["domain_dims"] == 4  # 24 training images / 5 per component
+    assert gap_measures(x, y, opts=GapOptions(pca_dim=2))["domain_dims"] == 2
+    every_image = gap_measures(x, y, opts=GapOptions(images_per_dim=1))
+    assert every_image["domain_dims"] == 24 and every_image["domain_acc"] > 0.9
 
 
 def naive_knn_overlap(x: np.ndarray, y: np.ndarray, k: int) -> float:
@@ -147,7 +141,7 @@ def test_gap_measures_identical_sets():
     # its diagonal D; slightly negative, since the within-set means leave out k(x_i, x_i).
     kernel = (x @ x.T / 12 + 1) ** 3
     total, diagonal, m = kernel.sum(), np.trace(kernel), len(x)
-    assert set(measures) == set(GAP_MEASURES)
+    assert set(measures) == set(GAP_MEASURES + DOMAIN_DETAILS)
     assert abs(measures["frechet"]) < 1e-9
     expected_kid = 2 * (total - diagonal) / (m * (m - 1)) - 2 * total / m**2
     assert measures["kid"] == pytest.approx(expected_kid, rel=1e-9)
@@ -158,4 +152,5 @@ def test_gap_measures_identical_sets():
 
 def test_gap_measures_of_a_one_point_set_are_nan():
     measures = gap_measures(gaussian(1, 4), gaussian(10, 4))
-    assert all(np.isnan(value) for value in measures.values())
+    assert all(np.isnan(measures[name]) for name in GAP_MEASURES + ("domain_acc_low", "domain_acc_high"))
+    assert measures["domain_verdict"] == TOO_SMALL

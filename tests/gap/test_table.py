@@ -54,5 +54,11 @@ def test_matrix_csv_and_markdown(three_sets):
     parsed = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
     assert [r["class"] for r in parsed] == ["all", "PTC", "all", "all"]
     assert float(parsed[0]["kid"]) == rows[0]["kid"]  # full precision in the CSV
+    assert parsed[0]["domain_verdict"] == rows[0]["domain_verdict"]
+    assert float(parsed[0]["domain_acc_low"]) == rows[0]["domain_acc_low"]
     markdown = rows_to_markdown(rows).splitlines()
     assert len(markdown) == 2 + len(rows) and markdown[2].startswith("| source | external | all | 24 | 15 |")
+    row = rows[0]
+    interval = f"{row['domain_acc']:.3f} [{row['domain_acc_low']:.2f}, {row['domain_acc_high']:.2f}]"
+    assert f"| {interval} | {row['domain_verdict']} |" in markdown[2]
+    assert markdown[0].count("|") == markdown[1].count("|") == markdown[2].count("|")

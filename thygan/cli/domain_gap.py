@@ -58,7 +58,11 @@ def _parse_union(text: str) -> tuple[str, list[str]]:
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, metavar="INT",
               help="Domain classifier: cross-validation folds.")
 @click.option("--pca-dim", type=click.IntRange(min=0), default=50, show_default=True, metavar="INT",
-              help="Domain classifier: principal components kept before the logistic regression (0 = all).")
+              help="Domain classifier: most principal components kept before the logistic regression "
+                   "(0 = no limit); fewer with few images, see --images-per-dim.")
+@click.option("--images-per-dim", type=click.IntRange(min=1), default=5, show_default=True, metavar="INT",
+              help="Domain classifier: training images of the smaller set per principal component (with 20 "
+                   "images per set and 5 folds: 3 components).")
 @click.option("--neighbours", type=click.IntRange(min=1), default=10, show_default=True, metavar="K",
               help="kNN overlap: neighbours per point.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
@@ -66,7 +70,7 @@ def _parse_union(text: str) -> tuple[str, list[str]]:
 @click.option("-n", "--dry-run", is_flag=True,
               help="Check the sets and print what would be done; embed nothing.")
 def domain_gap_command(set_specs, union_specs, outdir, dry_run, kid_subsets, kid_subset_size, folds, pca_dim,
-                       neighbours, seed, **run_options):
+                       images_per_dim, neighbours, seed, **run_options):
     """Measure and picture the gap between image sets (source, external cohorts, GAN images).
 
     \b
@@ -87,7 +91,7 @@ def domain_gap_command(set_specs, union_specs, outdir, dry_run, kid_subsets, kid
     unions = [_parse_union(text) for text in union_specs]
     check_set_names(specs, unions)
     gap = GapOptions(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, folds=folds, pca_dim=pca_dim,
-                     neighbours=neighbours, seed=seed)
+                     images_per_dim=images_per_dim, neighbours=neighbours, seed=seed)
     opts = DomainGapOptions(**run_options, gap=gap)
     record = {"sets": [asdict(s) for s in specs], "unions": unions, "options": asdict(opts)}
     click.echo(json.dumps(record, indent=2))

@@ -4,9 +4,11 @@
   set; 0 for equal means and covariances. Covariances divide by N as StyleGAN2-ADA's FID does.
 - KID (Binkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel; about 0 for samples of
   one distribution (it can go slightly negative), no Gaussian assumption.
-- Domain-classifier accuracy: cross-validated balanced accuracy of a logistic regression told to
-  say which set a feature vector came from; 0.5 = indistinguishable, 1 = separable. Balanced
-  accuracy keeps 0.5 as chance when the sets differ in size.
+- Domain accuracy: cross-validated balanced accuracy of a logistic regression told to say which
+  set a feature vector came from; 0.5 = chance, 1 = separable. Balanced accuracy keeps 0.5 as
+  chance when the sets differ in size. With few images the dimensions are capped by the sample
+  size, and a 95 % interval and a verdict (separable / not separable / n too small to tell) come
+  with it: ``thygan.gap.domain_accuracy``.
 - kNN overlap: for every point, the share of its k nearest neighbours (in the union) that belong
   to the other set, averaged per set and then over the two sets. About 0.5 when the sets are mixed
   (exactly n / (2 (n - 1)) in expectation for n points, whatever the split), 0 when separated.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 GAP_MEASURES = ("frechet", "kid", "domain_acc", "knn_overlap")
+DOMAIN_DETAILS = ("domain_acc_low", "domain_acc_high", "domain_dims", "domain_verdict")  # beside domain_acc
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class GapOptions:
     kid_subsets: int = 100         # KID: random subset pairs averaged (StyleGAN2-ADA: 100)
     kid_subset_size: int = 1000    # KID: points per subset, at most (StyleGAN2-ADA: 1000)
     folds: int = 5                 # domain classifier: stratified cross-validation folds
-    pca_dim: int = 50              # domain classifier: principal components kept (0 = none)
+    pca_dim: int = 50              # domain classifier: most principal components kept (0 = no limit)
+    images_per_dim: int = 5        # domain classifier: training images of the smaller set per component
     neighbours: int = 10           # kNN overlap: k
     seed: int = 0                  # subset draws and fold shuffling
 
@@ -70,52 +74,6 @@ def kid(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> flo
                                      max_subset_size=opts.kid_subset_size, seed=opts.seed)
 
 
-def principal_components(features: np.ndarray, k: int) -> np.ndarray:
-    """features: [N, D] -> scores [N, min(k, N, D)] on the leading principal axes of the standardised data.
-
-    Through whichever Gram matrix is smaller (Z Z^T when N <= D, else Z^T Z), asking LAPACK for the
-    top k eigenpairs only, in float32 (ample for classifier inputs): at 1000 x 2048 about 5x faster
-    than sklearn's randomized PCA solver.
-    """
-    import scipy.linalg
-
-    z = np.asarray(features, np.float64)
-    std = z.std(axis=0)
-    z = ((z - z.mean(axis=0)) / np.where(std > 0, std, 1)).astype(np.float32)
-    small = min(z.shape)
-    k = min(k, small)
-    top = [small - k, small - 1]
-    if len(z) <= z.shape[1]:
-        eigenvalues, eigenvectors = scipy.linalg.eigh(z @ z.T, subset_by_index=top)
-        return eigenvectors[:, ::-1] * np.sqrt(np.clip(eigenvalues[::-1], 0, None))
-    _, eigenvectors = scipy.linalg.eigh(z.T @ z, subset_by_index=top)
-    return z @ eigenvectors[:, ::-1]
-
-
-def domain_classifier_accuracy(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> float:
-    """Cross-validated balanced accuracy of logistic regression separating x: [N, D] from y: [M, D].
-
-    The features are standardised and reduced to ``opts.pca_dim`` principal components over both
-    sets; PCA sees no set labels, so fitting it on the held-out folds too leaks nothing into the
-    classifier. Then L2 logistic regression on stratified folds. NaN when a set has fewer than 2 points.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    folds = min(opts.folds, len(x), len(y))
-    if folds < 2:
-        return float("nan")
-    features = np.concatenate([x, y]).astype(np.float64)
-    if 0 < opts.pca_dim < features.shape[1]:
-        features = principal_components(features, opts.pca_dim)
-    target = np.concatenate([np.zeros(len(x), int), np.ones(len(y), int)])
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=opts.seed)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    return float(cross_val_score(model, features, target, cv=splitter, scoring="balanced_accuracy").mean())
-
-
 def knn_overlap(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> float:
     """Mean share of each point's k nearest neighbours from the other set (see the module docstring)."""
     from sklearn.neighbors import NearestNeighbors
@@ -132,10 +90,15 @@ def knn_overlap(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()
     return float((share[~in_y].mean() + share[in_y].mean()) / 2)
 
 
-def gap_measures(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> dict[str, float]:
-    """All of GAP_MEASURES for one pair of feature sets (NaN where a set is too small)."""
+def gap_measures(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> dict[str, float | str]:
+    """GAP_MEASURES and DOMAIN_DETAILS for one pair of feature sets (NaN where a set is too small)."""
+    from thygan.gap.domain_accuracy import domain_accuracy
+
+    domain = domain_accuracy(x, y, folds=opts.folds, pca_dim=opts.pca_dim, images_per_dim=opts.images_per_dim,
+                             seed=opts.seed)
+    details = {"domain_acc_low": domain.low, "domain_acc_high": domain.high, "domain_dims": domain.dims,
+               "domain_verdict": domain.verdict}
     if min(len(x), len(y)) < 2:
-        return {name: float("nan") for name in GAP_MEASURES}
-    return {"frechet": frechet_distance(x, y), "kid": kid(x, y, opts=opts),
-            "domain_acc": domain_classifier_accuracy(x, y, opts=opts),
-            "knn_overlap": knn_overlap(x, y, opts=opts)}
+        return {**{name: float("nan") for name in GAP_MEASURES}, **details}
+    return {"frechet": frechet_distance(x, y), "kid": kid(x, y, opts=opts), "domain_acc": domain.accuracy,
+            "knn_overlap": knn_overlap(x, y, opts=opts), **details}

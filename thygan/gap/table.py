@@ -9,11 +9,11 @@ from itertools import combinations
 import numpy as np
 
 from thygan.gap.embeddings import Embedding
-from thygan.gap.measures import GAP_MEASURES, GapOptions, gap_measures
+from thygan.gap.measures import DOMAIN_DETAILS, GAP_MEASURES, GapOptions, gap_measures
 from thygan.io.atomic import atomic_write_text
 
 ALL_CLASSES = "all"
-COLUMNS = ("set_a", "set_b", "class", "n_a", "n_b") + GAP_MEASURES
+COLUMNS = ("set_a", "set_b", "class", "n_a", "n_b") + GAP_MEASURES + DOMAIN_DETAILS
 HEADINGS = {"frechet": "Frechet", "kid": "KID", "domain_acc": "domain acc.", "knn_overlap": "kNN overlap"}
 
 
@@ -99,13 +99,23 @@ def rows_to_csv(rows: Sequence[dict]) -> str:
     return out.getvalue()
 
 
+def domain_cell(row: dict) -> str:
+    """Domain accuracy with its 95 % interval, e.g. ``0.975 [0.88, 0.99]`` (``-`` where not measured)."""
+    if math.isnan(row["domain_acc"]):
+        return "-"
+    return f"{row['domain_acc']:.3f} [{row['domain_acc_low']:.2f}, {row['domain_acc_high']:.2f}]"
+
+
 def rows_to_markdown(rows: Sequence[dict]) -> str:
-    """A GitHub markdown table of the rows, measures rounded for reading."""
-    head = ["set A", "set B", "class", "n A", "n B"] + [HEADINGS[m] for m in GAP_MEASURES]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+    """A GitHub markdown table of the rows, measures rounded for reading; domain accuracy with its
+    interval and verdict (thygan.gap.domain_accuracy)."""
+    head = ["set A", "set B", "class", "n A", "n B", "Frechet", "KID", "domain acc. [95% CI]", "domain verdict",
+            "kNN overlap"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * 5 + "---|---:|"]
     for row in rows:
-        cells = [row["set_a"], row["set_b"], row["class"], str(row["n_a"]), str(row["n_b"])]
-        cells += [format_value(row[m], m) for m in GAP_MEASURES]
+        cells = [row["set_a"], row["set_b"], row["class"], str(row["n_a"]), str(row["n_b"]),
+                 format_value(row["frechet"], "frechet"), format_value(row["kid"], "kid"), domain_cell(row),
+                 row["domain_verdict"], format_value(row["knn_overlap"], "knn_overlap")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
