@@ -30,20 +30,21 @@ def convert_command(source: Path, dest: Path, overwrite: bool, dry_run: bool) ->
     """
     from thygan.io.checkpoint import checkpoint_paths
     from thygan.io.reference_pickle import convert_reference_pickle, load_reference_pickle
+    from thygan.stylegan.networks import NETWORKS
 
     if dest.suffix == ".pkl":
         raise UserError(f"OUT: {dest} ends in .pkl; expected a name for the new checkpoint "
                         f"(e.g. {dest.with_suffix('')})")
     outputs = checkpoint_paths(dest)
     if dry_run:
-        click.echo("\n".join(describe(load_reference_pickle(source))))
+        click.echo("\n".join(describe(load_reference_pickle(source, registry=NETWORKS))))
         click.echo("dry run: nothing written")
         return
     for path in outputs:
         if path.exists() and not overwrite:
             raise UserError(f"OUT: {path} exists (pass --overwrite to replace it)")
     try:
-        loaded, (weights, meta) = convert_reference_pickle(source, dest)
+        loaded, (weights, meta) = convert_reference_pickle(source, dest, registry=NETWORKS)
     except OSError as exc:
         raise UserError(f"OUT: cannot write {dest} ({exc})") from None
     click.echo("\n".join(describe(loaded)))

@@ -21,12 +21,12 @@ from thygan.errors import UserError
               help="How many levels of sub-modules to list.")
 def summary_command(network_path, cfg, resolution, c_dim, gpus, depth):
     """Print a table of parameter counts for G and D."""
+    from thygan.io.network_file import load_network_file
+    from thygan.stylegan.networks import NETWORKS
     from thygan.stylegan.summary import format_parameter_table
 
     if network_path:
-        from thygan.io.network_file import load_network_file
-
-        networks = load_network_file(network_path).networks
+        networks = load_network_file(network_path, registry=NETWORKS).networks
     else:
         networks = _networks_from_preset(cfg, resolution, c_dim, gpus)
     click.echo(format_parameter_table(networks, depth=depth), nl=False)

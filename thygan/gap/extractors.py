@@ -12,7 +12,6 @@ colour histogram already sees is a stain gap, not a morphology gap.
 
 from __future__ import annotations  # torch is imported lazily: listing the registry stays instant
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from dnnlib import Registry
 from thygan.errors import UserError
+from thygan.io.digest import file_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -69,12 +69,8 @@ def load_extractor(name: str, *, weights: str | None = None,
 
 
 def weights_digest(path: str | os.PathLike) -> str:
-    """First 16 hex digits of the SHA-256 of a weights file (streamed: files may be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of a weights file."""
+    return file_sha256(path)[:16]
 
 
 def _refuse_weights(name: str, weights: str | None) -> None:

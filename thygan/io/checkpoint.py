@@ -55,7 +55,8 @@ def save_checkpoint(path: str | Path, *, networks: Mapping[str, nn.Module],
         training_options: The resolved training options.
         cur_nimg: Real images shown to D so far; kimg is stored beside it.
         extra: Anything else JSON-able.
-        registry: Where network classes are looked up (default: thygan.stylegan.networks.NETWORKS).
+        registry: Where network classes are looked up
+            (default: thygan.io.rebuild.NETWORKS, filled by thygan.stylegan).
 
     Returns:
         (safetensors path, json path).
@@ -109,7 +110,8 @@ def load_checkpoint(path: str | Path, *, registry: Registry | None = None) -> Lo
 
     Args:
         path: The stem or either file; the JSON is optional (the safetensors header mirrors it).
-        registry: Where network classes are looked up (default: thygan.stylegan.networks.NETWORKS).
+        registry: Where network classes are looked up
+            (default: thygan.io.rebuild.NETWORKS, filled by thygan.stylegan).
 
     Raises:
         UserError: naming the file and what was expected, for anything wrong with the files.

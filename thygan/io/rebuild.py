@@ -42,10 +42,14 @@ class LoadedNetworks:
         return self.meta.get("cur_nimg")
 
 
-def default_registry() -> Registry:
-    """The registry of network classes; imported lazily so thygan.io stays light to import."""
-    from thygan.stylegan.networks import NETWORKS
+# Network classes by the name a file stores. The packages that define networks fill it when they are
+# imported (thygan.stylegan.networks: Generator, Discriminator), so the readers here know no model
+# package: the import order points from the models down to io, never up.
+NETWORKS = Registry("network")
 
+
+def default_registry() -> Registry:
+    """The registry a reader uses when given none: :data:`NETWORKS`."""
     return NETWORKS
 
 
@@ -61,6 +65,9 @@ def registry_name(registry: Registry, module: nn.Module) -> str:
 def build_network(registry: Registry, class_name: str, kwargs: dict[str, Any], *, what: str,
                   source: Path) -> nn.Module:
     """Construct ``class_name(**kwargs)``; ``what`` names the network and ``source`` the file in errors."""
+    if not registry.names():  # a programming error: the model package was never imported
+        raise RuntimeError(f"no network class is registered in '{registry.kind}' (import the package that "
+                           f"defines {class_name}, e.g. thygan.stylegan.networks, before reading {source})")
     cls = registry.lookup(class_name, lambda msg: UserError(f"{source}: {what}: {msg}"))
     try:
         return cls(**kwargs)

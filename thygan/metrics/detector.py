@@ -14,20 +14,12 @@ import numpy as np
 import torch
 
 from thygan.errors import UserError
+from thygan.io.digest import file_sha256  # noqa: F401 - detectors are identified by it (inception, vgg16)
 
 
 class MetricUnavailable(UserError):
     """A metric cannot be computed here (missing weights, no classifier head); the message says why
     and what to pass. Never replaced by a number from a stand-in network."""
-
-
-def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 22) -> str:
-    """SHA-256 hex digest of a file, read in chunks (detector files are ~100 MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def module_fingerprint(module: torch.nn.Module) -> str:

@@ -5,7 +5,6 @@ folder, so re-running the same command resumes where it stopped, while a differe
 different options in the same folder is refused instead of silently mixing images.
 """
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -18,7 +17,13 @@ from dnnlib import parse_num_range
 from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.io.digest import file_sha256
 from thygan.io.images import save_png
+from thygan.io.network_file import load_network_file
+from thygan.progress import progress
+from thygan.stylegan.networks import NETWORKS
+from thygan.stylegan.sampling import synthesize, synthesize_from_ws
+from torch_utils.ops.impl_report import describe_op_paths
 
 MANIFEST_NAME = "generate.json"
 
@@ -96,20 +101,12 @@ def seed_filename(seed: int) -> str:
     return f"seed{seed:04d}.png"
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _claim_outdir(job: GenerateJob, weights_file: Path) -> None:
     """Write the manifest, or check that the folder holds images from the same options."""
     outdir = Path(job.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     record = {k: v for k, v in asdict(job).items() if k not in ("outdir", "batch_size", "device", "overwrite")}
-    record["network_sha256"] = _file_digest(weights_file)
+    record["network_sha256"] = file_sha256(weights_file)
     record["network_path"] = str(Path(job.network_path).resolve())
     manifest = outdir / MANIFEST_NAME
     if manifest.exists() and not job.overwrite:
@@ -123,10 +120,7 @@ def _claim_outdir(job: GenerateJob, weights_file: Path) -> None:
 
 def run_generate_job(job: GenerateJob) -> list[Path]:
     """Generate everything the job asks for and return the paths written (skipped ones included)."""
-    from thygan.io.network_file import load_network_file
-    from thygan.stylegan.sampling import synthesize, synthesize_from_ws
-
-    loaded = load_network_file(job.network_path)
+    loaded = load_network_file(job.network_path, registry=NETWORKS)
     G = loaded.networks.get("G_ema", loaded.networks.get("G"))
     if G is None:
         raise UserError(f"--network: {job.network_path} holds no generator (G_ema or G)")
@@ -165,7 +159,6 @@ def run_generate_job(job: GenerateJob) -> list[Path]:
 
 def _write_grid(G, seeds, classes, job, device, *, class_names: list[str] | None = None) -> Path:
     """One row per class, labelled with the class name (or index) in a left margin."""
-    from thygan.stylegan.sampling import synthesize
     from thygan.viz.grid import image_grid
 
     rows = []
@@ -194,14 +187,10 @@ def _load_projected_w(path: str, G) -> torch.Tensor:
 
 
 def _progress(items, total: int, folder: Path):
-    from thygan.progress import progress
-
     return progress(items, total=total, desc=f"generating into {folder}", unit="img", leave=False,
                 disable=total == 0)
 
 
 def _report_paths(device: torch.device) -> None:
-    from torch_utils.ops.impl_report import describe_op_paths
-
     paths = " ".join(f"{op}={impl}" for op, impl in describe_op_paths(device).items())
     print(f"device {device}; ops: {paths}")

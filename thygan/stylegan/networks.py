@@ -18,13 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from dnnlib import Registry
+from thygan.io.rebuild import NETWORKS  # filled here: files name these classes
 from torch_utils.ops.bias_act import activation_funcs, bias_act
 from torch_utils.ops.conv2d_resample import conv2d_resample
 from torch_utils.ops.modulated_conv2d import modulated_conv2d
 from torch_utils.ops.upfirdn2d import downsample2d, setup_filter, upsample2d
-
-NETWORKS = Registry("network")
 
 DEFAULT_RESAMPLE_FILTER = (1, 3, 3, 1)
 
