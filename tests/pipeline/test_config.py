@@ -32,7 +32,7 @@ def test_json_and_defaults(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("dataset: {images: x}\ngan: {kimgs: 3}\n", "p.yaml.gan: unknown key 'kimgs'"),
-    ("dataset: {images: x}\ngan: {kimg: many}\n", "p.yaml.gan.kimg: expected int, got 'many'"),
+    ("dataset: {images: x}\ngan: {kimg: many}\n", "p.yaml.gan.kimg: expected float, got 'many'"),
     ("dataset: {images: x}\ngan: {tick: true}\n", "p.yaml.gan.tick: expected"),
     ("dataset: {images: x}\ngan: [1, 2]\n", "p.yaml.gan: expected a mapping"),
     ("gan: {kimg: 3}\n", "dataset needs 'images'"),
@@ -53,3 +53,23 @@ def test_mistakes_fail_with_the_key_path(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_fractional_kimg_and_cpu_sized_metric_defaults(tmp_path):
+    """gan.kimg takes fractions as train.py does; on a CPU the unset metrics are CPU-sized (train.py's
+    fid2k_full, 1,000 images per class for the per-class FID) instead of 20,000 generated images."""
+    from thygan.pipeline.config import METRIC_DEFAULTS
+    from thygan.pipeline.steps import PipelineContext, gan_fid_step, gan_train_step
+
+    path = tmp_path / "p.yaml"
+    path.write_text("device: cpu\ndataset: {images: x}\ngan: {kimg: 0.4}\n")
+    config = load_config(path)
+    assert config.gan.kimg == 0.4
+    assert (config.gan.metrics, config.gan.fid_metric) == METRIC_DEFAULTS["cpu"] == ("fid2k_full",
+                                                                                    "fid1k_full_perclass")
+    ctx = PipelineContext(config=config, outdir=tmp_path / "out", dry_run=True)
+    assert "--kimg=0.4" in gan_train_step(ctx).args and "--metrics=fid2k_full" in gan_train_step(ctx).args
+    assert "--metrics=fid1k_full_perclass" in gan_fid_step(ctx).args
+    path.write_text("device: cpu\ndataset: {images: x}\ngan: {metrics: fid100_full, fid_metric: null}\n")
+    explicit = load_config(path)  # what the file says wins
+    assert (explicit.gan.metrics, explicit.gan.fid_metric) == ("fid100_full", None)

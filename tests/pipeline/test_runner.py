@@ -40,12 +40,99 @@ def test_every_step_is_a_real_command_with_real_flags(config_name, tmp_path):
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
+def study_layout(root: Path, patients_per_class: int = 10) -> dict:
+    """The thyroid pipeline's inputs in miniature: an image folder, study labels with patients and
+    diagnoses, an external set; returns the pipeline file's content pointing at them."""
+    import yaml
+
+    (root / "images").mkdir(parents=True)
+    (root / "external").mkdir()
+    meta = [[f"{p}{letter}.jpeg", p % 2, str(p), ["FA", "PTC"][p % 2]]
+            for p in range(1, 2 * patients_per_class + 1) for letter in "ab"]
+    (root / "bi_dataset.json").write_text(json.dumps({"labels": [row[:2] for row in meta], "meta": meta}))
+    (root / "ext_dataset.json").write_text(json.dumps({"meta": meta[:4]}))
+    (root / "ext_test_fnames.json").write_text(json.dumps({"test": [row[0] for row in meta[:4]]}))
+    config = yaml.safe_load((REPO / "data/pipelines/thyroid.yaml").read_text())
+    config["dataset"] |= {"images": str(root / "images"), "labels": str(root / "bi_dataset.json")}
+    config["classifier"] |= {"recipes": ["none", str(REPO / "data/gan_params/cv_bi100.json")],
+                             "ext_labels": str(root / "ext_dataset.json"), "ext_src_dir": str(root / "external"),
+                             "ext_split": str(root / "ext_test_fnames.json")}
+    config["outdir"] = str(root / "o")
+    return config
+
+
+def dry_run(tmp_path: Path, config: dict):
+    import yaml
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return CliRunner().invoke(pipeline_command, ["--config", str(path), "-n"])
+
+
 def test_dry_run_prints_commands(tmp_path):
-    result = CliRunner().invoke(pipeline_command, ["--config", str(REPO / "data/pipelines/thyroid.yaml"),
-                                                   "--outdir", str(tmp_path / "o"), "-n"])
+    result = dry_run(tmp_path, study_layout(tmp_path))
     assert result.exit_code == 0, result.output
     assert result.output.count("\n$ thygan ") == 8 and "--cfg=paper512" in result.output
     assert "dry run" in result.output and not (tmp_path / "o").exists()
+    assert "warning" not in result.output  # 512 px crops for the GAN and the classifier alike
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c, root: c["dataset"].update(images=str(root / "nope")), "pipeline: dataset.images: "),
+    (lambda c, root: c["classifier"].update(ext_split=str(root / "nope.json")), "pipeline: classifier.ext_split: "),
+    (lambda c, root: c["classifier"].update(recipes=["none", "gp/none_such.json"]), "classifier.recipes: gp/"),
+    (lambda c, root: c["gan"].update(network=str(root / "net.pkl")), "pipeline: gan.network: "),
+    (lambda c, root: c["classifier"].update(folds="0-5"), "classifier.folds: fold 5 does not exist"),
+    (lambda c, root: c["classifier"].update(crop_size=1024),
+     "classifier.crop_size: 1024 px crops do not fit the GAN's 512 px images (dataset.crop_size)"),
+])
+def test_dry_run_checks_inputs_folds_and_crops(tmp_path, change, message):
+    config = study_layout(tmp_path)
+    change(config, tmp_path)
+    result = dry_run(tmp_path, config)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1 and "$ thygan" not in result.output  # before any step
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_refuses_folds_the_cohort_cannot_fill(tmp_path):
+    """4 patients per class: 5 outer folds are impossible, and with 4 the inner folds are."""
+    config = study_layout(tmp_path, patients_per_class=4)
+    outer = dry_run(tmp_path, config)
+    assert outer.exit_code == 2 and "splits.folds: 5 outer folds" in outer.stderr, outer.output
+    assert "'FA': 4 patients" in outer.stderr
+    config["splits"]["folds"] = 4
+    config["classifier"]["folds"] = "0-3"
+    inner = dry_run(tmp_path, config)
+    assert inner.exit_code == 2 and "splits.inner_folds: 4 inner folds of outer fold 0" in inner.stderr
+
+
+def test_dry_run_warns_when_the_gan_sees_another_scale(tmp_path):
+    """512 px crops shrunk to 32 px for the GAN, 32 px crops of the full images for the classifier."""
+    config = study_layout(tmp_path)
+    config["dataset"]["resolution"] = 32
+    config["classifier"]["crop_size"] = 32
+    result = dry_run(tmp_path, config)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "512 px regions shrunk to 32 px (16x" in warnings[0]
+
+
+def test_network_resolution_is_read_from_the_network_file(tmp_path):
+    import torch
+
+    from thygan.io.checkpoint import save_checkpoint
+    from thygan.stylegan.networks import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=2, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=1),
+                  synthesis_kwargs=dict(channel_base=64, channel_max=16))
+    save_checkpoint(tmp_path / "net", networks={"G_ema": G})
+    config = study_layout(tmp_path)
+    config["gan"]["network"] = str(tmp_path / "net.safetensors")
+    config["classifier"]["crop_size"] = 32
+    result = dry_run(tmp_path, config)
+    assert result.exit_code == 2 and "do not fit the GAN's 16 px images (gan.network " in result.stderr
 
 
 def test_unknown_step_in_only_fails_in_one_line(tmp_path):
@@ -132,8 +219,10 @@ def test_small_pipeline_runs_reuses_and_reruns_what_changed(tmp_path):
 
 def test_failed_step_stops_with_one_line_and_no_record(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(f"outdir: {tmp_path / 'out'}\ndataset: {{images: {tmp_path / 'missing'}, labels: x.json, "
-                    "crop_size: 32}\ngan: null\nclassifier: null\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "x.json").write_text("{}")  # exists, so the checks pass; split-dataset then refuses it
+    path.write_text(f"outdir: {tmp_path / 'out'}\ndataset: {{images: {tmp_path / 'empty'}, "
+                    f"labels: {tmp_path / 'x.json'}, crop_size: 32}}\ngan: null\nclassifier: null\n")
     result = CliRunner().invoke(pipeline_command, ["--config", str(path)])
     assert result.exit_code == 2
     assert "pipeline step 'tiles' failed" in result.output

@@ -96,24 +96,27 @@ def check_folds_feasible(strata: list[str], *, folds: int, level: str = "outer f
                     f"{len(strata)} patients there have at most {most} per class ({where}){hint}")
 
 
+FOLD_FLAGS = ("--folds", "--inner-folds")  # the options that set the outer and inner folds, for messages
+
+
 def cross_validation_folds(patients: list[str], strata: list[str], *, folds: int = 5, inner_folds: int = 4,
-                           seed: int = 42) -> list[list[dict[str, list[str]]]]:
+                           seed: int = 42, flags: tuple[str, str] = FOLD_FLAGS) -> list[list[dict[str, list[str]]]]:
     """Nested folds: ``result[k][j] = {"train", "val", "test"}`` patient ids (see module docstring)."""
     stratum_of = dict(zip(patients, strata, strict=True))
     result = []
-    for k, (rest, test) in enumerate(_stratified_folds(patients, strata, folds=folds, seed=seed)):
+    for k, (rest, test) in enumerate(_stratified_folds(patients, strata, folds=folds, seed=seed, flag=flags[0])):
         inner = _stratified_folds(rest, [stratum_of[p] for p in rest], folds=inner_folds, seed=seed,
-                                  level=f"inner folds of outer fold {k}", flag="--inner-folds")
+                                  level=f"inner folds of outer fold {k}", flag=flags[1])
         result.append([{"train": train, "val": val, "test": test} for train, val in inner])
     tested = [patient for fold in result for patient in fold[0]["test"]]
     assert sorted(tested) == sorted(patients), "every patient must be in exactly one outer test fold"
     return result
 
 
-def full_data_splits(patients: list[str], strata: list[str], *, folds: int = 5,
-                     seed: int = 42) -> list[dict[str, list[str]]]:
+def full_data_splits(patients: list[str], strata: list[str], *, folds: int = 5, seed: int = 42,
+                     flag: str = FOLD_FLAGS[0]) -> list[dict[str, list[str]]]:
     """``data_split_{i}``: ``{"train", "val"}`` patient ids, one per fold of all patients."""
-    pairs = _stratified_folds(patients, strata, folds=folds, seed=seed, level="full-data folds")
+    pairs = _stratified_folds(patients, strata, folds=folds, seed=seed, level="full-data folds", flag=flag)
     return [{"train": train, "val": val} for train, val in pairs]
 
 
@@ -136,17 +139,18 @@ def _write_json(path: Path, content: dict) -> Path:
 
 
 def plan_splits(table: LabelTable, *, stratify: str = "diagnosis", folds: int = 5, inner_folds: int = 4,
-                seed: int = 42) -> dict[Path, dict]:
+                seed: int = 42, flags: tuple[str, str] = FOLD_FLAGS) -> dict[Path, dict]:
     """Every split file :func:`write_splits` writes, relative to its ``dest``, with its content; raises
-    UserError (one line) when the cohort is too small for the folds, before anything is written."""
+    UserError (one line, naming ``flags``) when the cohort is too small for the folds, before anything
+    is written. Cheap: a pipeline's dry run calls it to check the folds are possible."""
     patients, strata = patient_strata(table, by=stratify)
     files: dict[Path, dict] = {}
     for k, inner in enumerate(cross_validation_folds(patients, strata, folds=folds, inner_folds=inner_folds,
-                                                     seed=seed)):
+                                                     seed=seed, flags=flags)):
         files[Path("cv_splits") / f"cv{k}_split.json"] = _patient_json(inner[0])
         for j, split in enumerate(inner):
             files[Path("cv_splits") / f"cv{k}_splits" / f"cv_split_{k}_{j}.json"] = expand_patients(split, table)
-    for i, split in enumerate(full_data_splits(patients, strata, folds=folds, seed=seed)):
+    for i, split in enumerate(full_data_splits(patients, strata, folds=folds, seed=seed, flag=flags[0])):
         files[Path("full_data_splits") / f"data_split_{i}.json"] = expand_patients(split, table)
     return files
 

@@ -15,6 +15,11 @@ from typing import Any
 
 from thygan.errors import UserError
 
+AUTO = "auto"  # a default that depends on where the pipeline runs (see METRIC_DEFAULTS)
+# (gan.metrics, gan.fid_metric) by device: a GPU gets the paper-sized counts; a CPU counts it can afford
+# (train.py's CPU presets score fid2k_full; the Inception costs ~0.1 s per image on a CPU core).
+METRIC_DEFAULTS = {"cuda": ("fid50k_full", "fid10k_full_perclass"), "cpu": ("fid2k_full", "fid1k_full_perclass")}
+
 
 @dataclass
 class SampleSection:
@@ -46,14 +51,16 @@ class SplitsSection:
 class GanSection:
     network: str | None = None           # an existing generator (.pkl or checkpoint): skip training
     cfg: str = "paper512"                # train.py --cfg
-    kimg: int = 25000                    # train.py --kimg
+    kimg: float = 25000                  # train.py --kimg (fractions such as 0.4 work)
     gpus: int = 1
     mirror: bool = True
-    metrics: str = "fid50k_full"         # computed at snapshots; the lowest picks the network used after
+    metrics: str = AUTO                  # computed at snapshots; the lowest picks the network used after;
+                                         # auto = fid50k_full on a GPU, fid2k_full on a CPU (as train.py's CPU presets)
     tick: float | None = None            # kimg per tick (train.py default 4)
     snap: int = 50                       # ticks between snapshots
     extra: list[str] = field(default_factory=list)   # more train.py flags, e.g. ["--gamma=0.5"]
-    fid_metric: str | None = "fid10k_full_perclass"  # scored on the picked network; null = skip
+    fid_metric: str | None = AUTO        # scored on the picked network; null = skip; auto = fid10k_full_perclass
+                                         # on a GPU, fid1k_full_perclass on a CPU (1,000 images per class)
     grid_seeds: str = "0-7"              # the class grid's seeds (one row per class)
 
 
@@ -150,6 +157,21 @@ def load_config(path: str | Path) -> PipelineConfig:
                         f"({first})") from None
     config = _build(PipelineConfig, data, str(path))
     validate(config, str(path))
+    return resolve_defaults(config)
+
+
+def resolve_defaults(config: PipelineConfig) -> PipelineConfig:
+    """Replace the ``auto`` metric defaults by those of the device the pipeline runs on (in place)."""
+    gan = config.gan
+    if gan is None or AUTO not in (gan.metrics, gan.fid_metric):
+        return config
+    from thygan.device import pick_device
+
+    metrics, fid_metric = METRIC_DEFAULTS[pick_device(config.device).type]
+    if gan.metrics == AUTO:
+        gan.metrics = metrics
+    if gan.fid_metric == AUTO:
+        gan.fid_metric = fid_metric
     return config
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from dnnlib.duration import format_duration
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
-from thygan.pipeline.config import PipelineConfig, config_to_dict
+from thygan.pipeline.checks import check_pipeline
+from thygan.pipeline.config import PipelineConfig, config_to_dict, resolve_defaults
 from thygan.pipeline.steps import STEP_BUILDERS, STEP_NAMES, PipelineContext, Step
 
 
@@ -130,6 +131,8 @@ def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_r
     unknown = sorted(set(only or []) - set(STEP_NAMES))
     if unknown:
         raise UserError(f"--only: unknown step '{unknown[0]}' (steps: {', '.join(STEP_NAMES)})")
+    resolve_defaults(config)  # the 'auto' metric counts of the device it runs on
+    check_pipeline(config)  # inputs, folds and crops, before any step (dry runs too)
     outdir = Path(config.outdir)
     ctx = PipelineContext(config=config, outdir=outdir, dry_run=dry_run)
     if config.gan is not None and config.gan.network:

@@ -126,9 +126,9 @@ def gan_train_step(ctx: PipelineContext) -> Step | None:
     gan = ctx.config.gan
     if gan is None or gan.network:
         return None
-    return Step("gan-train", f"Train a conditional StyleGAN2-ADA ({gan.cfg}, {gan.kimg} kimg)",
+    return Step("gan-train", f"Train a conditional StyleGAN2-ADA ({gan.cfg}, {gan.kimg:g} kimg)",
                 ["train", f"--outdir={ctx.outdir / 'gan'}", f"--data={ctx.gan_data}", f"--cfg={gan.cfg}", "--cond=1",
-                 f"--mirror={int(gan.mirror)}", f"--kimg={gan.kimg}", f"--gpus={gan.gpus}",
+                 f"--mirror={int(gan.mirror)}", f"--kimg={gan.kimg:g}", f"--gpus={gan.gpus}",
                  f"--metrics={gan.metrics}", *_flag("tick", None if gan.tick is None else f"{gan.tick:g}"),
                  f"--snap={gan.snap}",
                  f"--device={ctx.config.device}", *gan.extra])
