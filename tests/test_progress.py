@@ -9,6 +9,11 @@ from tqdm import tqdm
 from thygan.progress import LogProgress, is_terminal, progress
 
 
+@pytest.fixture(autouse=True)
+def no_override(monkeypatch):
+    monkeypatch.delenv("THYGAN_PROGRESS", raising=False)
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -95,3 +100,12 @@ def test_short_work_cut_off_by_an_error_leaves_no_line():
             if index == 4:
                 raise RuntimeError("bad input")
     assert stream.getvalue() == ""
+
+
+def test_environment_overrides_the_terminal_detection(monkeypatch):
+    monkeypatch.setenv("THYGAN_PROGRESS", "bar")
+    assert type(progress(range(3), file=io.StringIO())) is tqdm
+    monkeypatch.setenv("THYGAN_PROGRESS", "lines")
+    assert isinstance(progress(range(3), file=FakeTerminal()), LogProgress)
+    monkeypatch.setenv("THYGAN_PROGRESS", "")
+    assert isinstance(progress(range(3), file=io.StringIO()), LogProgress)

@@ -6,12 +6,14 @@ Written to a file or a pipe (SGE / SLURM logs, ``| tee``), those redraws pile up
 each time the work passes another ``step`` percent, but no more often than every ``interval``
 seconds (whichever is rarer), and a last line when the work ends. Work of unknown length gets a
 line every ``interval`` seconds. It keeps tqdm's whole interface (``update``, ``set_postfix``,
-``tqdm.write``...), so callers need not know which one they hold.
+``tqdm.write``...), so callers need not know which one they hold. A Jupyter kernel's output, no
+tty but able to redraw, gets the bar; ``THYGAN_PROGRESS=bar`` or ``=lines`` overrides the choice.
 
 No domain imports: this module sits at the bottom of the package's import order.
 """
 
 import math
+import os
 import sys
 from collections.abc import Iterable
 from typing import IO
@@ -20,6 +22,7 @@ from tqdm import tqdm
 
 STEP_PERCENT = 5.0     # a log line each time this share of the work is done
 INTERVAL_SECONDS = 10  # ... but no more often than this
+ENV_CHOICE = "THYGAN_PROGRESS"  # bar | lines: override the terminal detection
 _LINE_FORMAT = "{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 _OPEN_FORMAT = "{n_fmt} [{elapsed}, {rate_fmt}{postfix}]"  # unknown total
 
@@ -30,6 +33,17 @@ def is_terminal(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed file
         return False
+
+
+def draws_bars(stream) -> bool:
+    """Whether to redraw a bar on ``stream``: a terminal or a Jupyter kernel's output, unless the
+    environment variable ``THYGAN_PROGRESS`` says ``bar`` (always) or ``lines`` (never)."""
+    choice = os.environ.get(ENV_CHOICE, "").strip().lower()
+    if choice in ("bar", "lines"):
+        return choice == "bar"
+    # A notebook's stderr is no tty, yet it renders carriage returns as a redrawn line.
+    in_notebook = "ipykernel" in sys.modules and stream in (sys.stdout, sys.stderr)
+    return in_notebook or is_terminal(stream)
 
 
 class LogProgress(tqdm):
@@ -128,6 +142,6 @@ def progress(iterable: Iterable | None = None, *, total: float | None = None, de
         **kwargs: Passed to tqdm (``initial``, ``position``...).
     """
     stream = sys.stderr if file is None else file
-    cls = tqdm if is_terminal(stream) else LogProgress
+    cls = tqdm if draws_bars(stream) else LogProgress
     return cls(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=bool(disable), file=stream,
                **kwargs)
