@@ -186,3 +186,12 @@ def test_recorded_dataset_that_is_not_there_is_named_as_recorded(setup, monkeypa
     assert "error: --data" not in result.stderr
     assert f"recorded in {weights}" in result.stderr and "datasets/x.zip" in result.stderr
     assert "pass --data" in result.stderr
+
+
+def test_network_mode_in_a_fresh_process(setup):
+    """The network classes are registered by the command itself (not by a test's earlier imports)."""
+    proc = subprocess.run([sys.executable, "calc_metrics.py", f"--network={setup['network']}", "--metrics=fid10_full",
+                           f"--detector={setup['detector']}", "--device=cpu", "--dry-run"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "Dry run" in proc.stdout

@@ -53,6 +53,7 @@ def metrics_command(network, metrics, data, mirror, gpus, verbose, real, fake, o
       thygan metrics --real=tiles/ --fake=cyclegan_out/ --metrics=fid1k_full --outdir=scores/
     """
     from thygan.metrics.calc_job import CalcJob, run_calc_job
+    from thygan.stylegan import networks  # noqa: F401 - registers the classes a --network file names
 
     run_calc_job(CalcJob(metrics=metrics, network=network, data=data, mirror=mirror, gpus=gpus,
                          verbose=verbose, real=real, fake=fake, outdir=outdir, detector=detector,
