@@ -74,7 +74,8 @@ def gap_result(*, umap: bool) -> DomainGapResult:
                       ["PTC"], colour) for i, (name, colour) in enumerate([("source", None), ("GAN", "#123456")])]
     union = Embedding("both", points, np.zeros(120, np.int64), [str(k) for k in range(120)], ["PTC"], None)
     row = {"set_a": "source", "set_b": "GAN", "class": "all", "n_a": 60, "n_b": 60, "frechet": 288.0,
-           "kid": 3.0, "domain_acc": 1.0, "knn_overlap": 0.0}
+           "kid": 3.0, "domain_acc": 1.0, "knn_overlap": 0.0, "domain_acc_low": 0.95, "domain_acc_high": 1.0,
+           "domain_dims": 9, "domain_verdict": "separable"}
     return DomainGapResult([*sets, union], [row], ["source", "GAN"], points if umap else None,
                            blobs(3) if umap else None, {})
 

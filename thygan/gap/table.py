@@ -72,13 +72,33 @@ def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]
 def gap_matrix(rows: Sequence[dict], names: Sequence[str], measure: str, *,
                cls: str = ALL_CLASSES) -> np.ndarray:
     """[S, S] symmetric matrix of ``measure`` over the given set names (NaN where not compared)."""
-    index = {name: i for i, name in enumerate(names)}
     matrix = np.full([len(names), len(names)], np.nan)
+    for i, j, row in _cells(rows, names, cls):
+        matrix[i, j] = matrix[j, i] = row[measure]
+    return matrix
+
+
+def domain_notes(rows: Sequence[dict], names: Sequence[str], *, cls: str = ALL_CLASSES) -> np.ndarray:
+    """[S, S] object array of text for the domain accuracy cells: the 95 % interval, and the verdict
+    when it is "n too small to tell" ('' where not compared)."""
+    from thygan.gap.domain_accuracy import TOO_SMALL
+
+    notes = np.full([len(names), len(names)], "", dtype=object)
+    for i, j, row in _cells(rows, names, cls):
+        if not math.isnan(row["domain_acc_low"]):
+            notes[i, j] = f"[{row['domain_acc_low']:.2f}, {row['domain_acc_high']:.2f}]"
+        if row["domain_verdict"] == TOO_SMALL:
+            notes[i, j] = (notes[i, j] + "\n" + TOO_SMALL.replace(" to tell", "")).strip()
+        notes[j, i] = notes[i, j]
+    return notes
+
+
+def _cells(rows: Sequence[dict], names: Sequence[str], cls: str):
+    """(i, j, row) for the rows of class ``cls`` between two of ``names``."""
+    index = {name: i for i, name in enumerate(names)}
     for row in rows:
         if row["class"] == cls and row["set_a"] in index and row["set_b"] in index:
-            i, j = index[row["set_a"]], index[row["set_b"]]
-            matrix[i, j] = matrix[j, i] = row[measure]
-    return matrix
+            yield index[row["set_a"]], index[row["set_b"]], row
 
 
 def format_value(value: float, measure: str) -> str:
