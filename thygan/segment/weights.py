@@ -1,0 +1,175 @@
+"""Published HoVer-Net weights: the reference's ``hovernet_{original,fast}_*_tf2pytorch.tar`` checkpoints and
+ImageNet encoders, mapped onto our (MONAI-layout) network by key renaming.
+
+A reference checkpoint is ``{"desc": state_dict}`` (keys may carry DataParallel's ``module.``). Its layout:
+``conv0./``, ``d0..d3.units.N``, ``conv_bot``, ``decoder.{np,hv,tp}.u3..u0`` and the constant
+``upsample2x.unpool_mat``. The mode and the number of types are read from the tensors themselves (decoder
+kernel 5 = original, 3 = fast; the TP head's output channels), so a checkpoint of the other mode is refused
+by name rather than failing deep inside ``load_state_dict``. The files are read with
+``torch.load(weights_only=True)``: nothing in them is executed.
+"""
+
+import re
+from pathlib import Path
+
+import torch
+
+from thygan.errors import UserError
+from thygan.io.rebuild import fill_network
+from thygan.segment.networks import HoVerNet
+
+BRANCHES = {"np": "nucleus_prediction", "hv": "horizontal_vertical", "tp": "type_prediction"}
+_DECODER_UNITS = {"u3": "decoder_blocks.decoderblock1", "u2": "decoder_blocks.decoderblock2",
+                  "u1": "output_features.decoderblock3", "u0": "output_features.decoderblock4"}
+UNPOOL_KEY = "upsample2x.unpool_mat"  # the reference's nearest-upsampling constant; not a weight
+
+
+def reference_to_ours(key: str) -> str | None:
+    """Reference hover_net state-dict key -> our key; None for the constant ``upsample2x.unpool_mat``."""
+    key = key.removeprefix("module.")
+    if key == UNPOOL_KEY:
+        return None
+    if key.startswith("conv0./."):
+        return "conv0.conv." + key[len("conv0./."):]
+    if key.startswith("conv0."):
+        return key
+    if key.startswith("conv_bot."):
+        return "bottleneck.conv_bottleneck." + key[len("conv_bot."):]
+    m = re.fullmatch(r"(d\d)\.(units\.(\d+)\.|blk_bna\.|shortcut\.)(.+)", key)
+    if m:
+        block, part, unit, rest = m.groups()
+        part = {"blk_bna.": "bna_block.", "shortcut.": "shortcut."}.get(part, f"layers.denselayer_{unit}.layers.")
+        return f"res_blocks.{block}.{part}{rest}"
+    m = re.fullmatch(r"decoder\.(np|hv|tp)\.(u\d)\.(.+)", key)
+    if m:
+        branch, unit, rest = m.groups()
+        dense = re.fullmatch(r"dense\.units\.(\d+)\.(.+)", rest)
+        if dense:
+            rest = f"denselayerdecoder{int(dense[1]) + 1}.layers.{dense[2].replace('conv1/bn', 'conv1/norm')}"
+        elif rest.startswith("dense.blk_bna."):
+            rest = "bna_block." + rest[len("dense.blk_bna."):]
+        return f"{BRANCHES[branch]}.{_DECODER_UNITS[unit]}.{rest}"
+    raise KeyError(key)
+
+
+def ours_to_reference(key: str) -> str:
+    """Inverse of ``reference_to_ours``."""
+    if key.startswith("conv0.conv."):
+        return "conv0./." + key[len("conv0.conv."):]
+    if key.startswith("bottleneck.conv_bottleneck."):
+        return "conv_bot." + key[len("bottleneck.conv_bottleneck."):]
+    m = re.fullmatch(r"res_blocks\.(d\d)\.(layers\.denselayer_(\d+)\.layers\.|bna_block\.|shortcut\.)(.+)", key)
+    if m:
+        block, part, unit, rest = m.groups()
+        part = {"bna_block.": "blk_bna.", "shortcut.": "shortcut."}.get(part, f"units.{unit}.")
+        return f"{block}.{part}{rest}"
+    for short, long in BRANCHES.items():
+        if key.startswith(long + "."):
+            rest = key[len(long) + 1:]
+            for unit, ours in _DECODER_UNITS.items():
+                if rest.startswith(ours + "."):
+                    rest = rest[len(ours) + 1:]
+                    dense = re.fullmatch(r"denselayerdecoder(\d+)\.layers\.(.+)", rest)
+                    if dense:
+                        rest = f"dense.units.{int(dense[1]) - 1}.{dense[2].replace('conv1/norm', 'conv1/bn')}"
+                    elif rest.startswith("bna_block."):
+                        rest = "dense.blk_bna." + rest[len("bna_block."):]
+                    return f"decoder.{short}.{unit}.{rest}"
+    return key  # conv0.bn.* is named alike
+
+
+def read_reference_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``desc`` state dict of a reference ``.tar`` (or a bare state dict), ``module.`` stripped."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (expected a hover_net checkpoint .tar)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, or one that needs unpickling code
+        raise UserError(f"{path}: not a torch checkpoint readable with weights_only=True "
+                        f"({str(exc).splitlines()[0]})") from None
+    state = obj.get("desc", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path}: expected {{'desc': state_dict}} as hover_net saves it")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def describe_reference_state(state: dict[str, torch.Tensor], *, source: str = "checkpoint") -> dict:
+    """(mode, nr_types) of a reference state dict, read from the decoder kernel and the TP head."""
+    conva = state.get("decoder.np.u3.conva.weight")
+    if conva is None:
+        raise UserError(f"{source}: no 'decoder.np.u3.conva.weight' (expected a hover_net HoVerNet state dict)")
+    mode = {5: "original", 3: "fast"}.get(conva.shape[-1])
+    if mode is None:
+        raise UserError(f"{source}: decoder kernel {conva.shape[-1]} is neither 5 (original) nor 3 (fast)")
+    tp = state.get("decoder.tp.u0.conv.weight")
+    return {"mode": mode, "nr_types": 0 if tp is None else int(tp.shape[0])}
+
+
+def load_reference_checkpoint(path: str | Path, *, mode: str | None = None, nr_types: int | None = None,
+                              upsample: str = "nearest") -> HoVerNet:
+    """Build our HoVerNet from a reference ``*_tf2pytorch.tar``; ``mode``/``nr_types``, if given, must agree."""
+    state = read_reference_state(path)
+    found = describe_reference_state(state, source=str(path))
+    for name, want in (("mode", mode), ("nr_types", nr_types)):
+        if want is not None and want != found[name]:
+            raise UserError(f"{path}: a checkpoint with {name}={found[name]}, but {name}={want} was asked for "
+                            f"(CoNSeP/Kumar/CPM17 weights are 'original', PanNuke/MoNuSAC 'fast')")
+    net = HoVerNet(mode=found["mode"], nr_types=found["nr_types"], upsample=upsample)
+    try:
+        ours = {reference_to_ours(k): v for k, v in state.items() if k != UNPOOL_KEY}
+    except KeyError as exc:
+        raise UserError(f"{path}: unexpected key {exc} (expected a hover_net HoVerNet state dict)") from None
+    return fill_network(net, ours, what="HoVerNet", source=Path(path))
+
+
+def export_reference_state(net: HoVerNet) -> dict[str, torch.Tensor]:
+    """Our network's weights under the reference's names (loads into hover_net's ``HoVerNet`` strictly)."""
+    state = {ours_to_reference(k): v.detach().clone() for k, v in net.state_dict().items()}
+    state[UNPOOL_KEY] = torch.ones(2, 2)
+    return state
+
+
+_TORCHVISION = [  # torchvision ResNet-50 -> preact layout (bn3 of unit n feeds unit n+1's pre-activation)
+    (r"conv1\.(.+)", r"conv0.conv.\1"),
+    (r"bn1\.(.+)", r"conv0.bn.\1"),
+    (r"layer(\d)\.0\.downsample\.0\.(.+)", lambda m: f"res_blocks.d{int(m[1]) - 1}.shortcut.{m[2]}"),
+    (r"layer(\d)\.(\d+)\.bn3\.(.+)",
+     lambda m: f"res_blocks.d{int(m[1]) - 1}.layers.denselayer_{int(m[2]) + 1}.layers.preact/bn.{m[3]}"),
+    (r"layer(\d)\.(\d+)\.bn([12])\.(.+)",
+     lambda m: f"res_blocks.d{int(m[1]) - 1}.layers.denselayer_{m[2]}.layers.conv{m[3]}/bn.{m[4]}"),
+    (r"layer(\d)\.(\d+)\.conv([123])\.(.+)",
+     lambda m: f"res_blocks.d{int(m[1]) - 1}.layers.denselayer_{m[2]}.layers.conv{m[3]}.{m[4]}"),
+]
+
+
+def load_encoder(net: HoVerNet, path: str | Path, *, layout: str = "preact") -> int:
+    """Copy ImageNet encoder weights from a local file into ``net``; returns the number of tensors copied.
+
+    Args:
+        layout: 'preact' (hover_net's ImageNet-ResNet50-Preact_pytorch.tar, ``{"desc": ...}``) or
+            'torchvision' (a ResNet-50 state dict; the closest preact placement of its batch norms, as MONAI
+            maps it, and the encoder is fine-tuned in phase 2 anyway).
+    """
+    state = read_reference_state(path)
+    mapped = {}
+    for key, value in state.items():
+        if layout == "preact":
+            try:
+                new = reference_to_ours(key)
+            except KeyError:
+                continue
+        else:
+            new = None
+            for pattern, repl in _TORCHVISION:
+                if re.fullmatch(pattern, key):
+                    new = re.sub(pattern, repl, key)
+                    break
+        if new is not None and (new.startswith("conv0.") or new.startswith("res_blocks.")):
+            mapped[new] = value
+    own = net.state_dict()
+    usable = {k: v for k, v in mapped.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise UserError(f"{path}: no encoder tensor fits the network (expected a {layout} ResNet-50 at width 1)")
+    net.load_state_dict(usable, strict=False)
+    return len(usable)
