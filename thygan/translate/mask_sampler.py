@@ -8,13 +8,18 @@ place: its pixels, grown by ``gap`` px, must not touch a nucleus already placed.
 finds no place in ``tries`` attempts is dropped, so dense masks come out a little sparser.
 """
 
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 from skimage.transform import rotate
 
-from thygan.translate.masks import NucleusMask
+from thygan.errors import UserError
+from thygan.io.atomic import atomic_write_bytes
+from thygan.io.images import save_png
+from thygan.translate.masks import MASK_SUFFIXES, NucleusMask, input_to_rgb, read_mask, render_mask
 
 
 @dataclass
@@ -92,3 +97,29 @@ class MaskSampler:
                 types[k] = new_type
                 break
         return NucleusMask(inst, types)
+
+
+def sample_mask_folder(masks_dir: str | Path, out: str | Path, *, num_types: int, count: int, size: int,
+                       retype_prob: float = 0.3, gap: int = 1, seed: int = 0) -> list[Path]:
+    """Draw ``count`` masks from the real masks in ``masks_dir``: ``out/sample{k:05d}.npz`` (inst_map,
+    inst_type, as HoVer-Net's fields) and a colour preview ``.png`` each; mask k uses seed + k."""
+    paths = sorted(p for p in Path(masks_dir).rglob("*") if p.suffix.lower() in MASK_SUFFIXES
+                   and not p.name.startswith("."))
+    if not paths:
+        raise UserError(f"--masks: no mask files (.png type maps, .npz, PanNuke .npy) in {masks_dir}")
+    try:
+        sampler = MaskSampler([read_mask(p, num_types) for p in paths], num_types=num_types,
+                              retype_prob=retype_prob, gap=gap)
+    except ValueError as exc:
+        raise UserError(f"--masks: {masks_dir}: {exc}") from None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k in range(count):
+        mask = sampler.sample(size, np.random.default_rng(seed + k))
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, inst_map=mask.inst_map,
+                            inst_type=np.array([mask.types[i] for i in range(1, len(mask.types) + 1)], np.int32))
+        written.append(atomic_write_bytes(out / f"sample{k:05d}.npz", buffer.getvalue()))
+        save_png(out / f"sample{k:05d}.png", input_to_rgb(render_mask(mask.stacked(), num_types)))
+    return written

@@ -1,0 +1,153 @@
+"""translate run: padding to the generator's multiple, tiled blending without seams, pyramidal TIFF, CLI."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.translate.conftest import write_images
+from thygan.cli.translate import translate_command
+from thygan.translate.generator_file import save_generator
+from thygan.translate.inference import (
+    covering_starts,
+    padded_reader,
+    ramp,
+    translate_batch,
+    translate_images,
+    translate_tiled,
+    write_pyramid_tiff,
+)
+from thygan.translate.networks import build_generator, init_weights
+
+
+class Pointwise(torch.nn.Module):
+    """A 1x1-conv 'generator': each output pixel depends on its input pixel only."""
+
+    def __init__(self):
+        super().__init__()
+        self.init_kwargs = {"input_nc": 3, "output_nc": 3}
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+        torch.nn.init.eye_(self.conv.weight[:, :, 0, 0])
+        self.conv.weight.data *= -0.9  # an 'inverting' colour map
+
+    def forward(self, x):
+        assert x.shape[2] % 4 == 0 and x.shape[3] % 4 == 0
+        return torch.tanh(self.conv(x))
+
+
+class TileMean(torch.nn.Module):
+    """Output = the tile's mean colour everywhere: the worst case for seams between tiles."""
+
+    init_kwargs = {"input_nc": 3, "output_nc": 3}
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x)
+
+
+def test_any_size_is_padded_and_cropped_back_not_resized():
+    G = build_generator("resnet_6blocks", ngf=2)
+    init_weights(G, generator=torch.Generator().manual_seed(0))
+    G.eval()
+    x = torch.rand(1, 3, 37, 53) * 2 - 1
+    y = translate_batch(G, x)
+    assert y.shape == (1, 3, 37, 53)
+    padded = torch.nn.functional.pad(x, (0, 3, 0, 3), mode="reflect")
+    assert torch.allclose(y, G(padded)[:, :, :37, :53])
+    unet = build_generator("unet_128", ngf=2, norm="instance").eval()
+    assert translate_batch(unet, torch.rand(1, 3, 130, 20) * 2 - 1).shape == (1, 3, 130, 20)  # pads to 256x128
+
+
+def test_ramps_sum_to_one_across_an_overlap():
+    left, right = ramp(16, 6, first=True, last=False), ramp(16, 6, first=False, last=True)
+    overlap_sum = left[-6:] + right[:6]
+    assert np.allclose(overlap_sum, 1) and left[0] == 1 and right[-1] == 1
+    assert covering_starts(100, 32, 24) == [0, 24, 48, 68] and covering_starts(20, 32, 24) == [0]
+
+
+def test_tiled_equals_whole_for_a_pointwise_generator():
+    image = np.random.default_rng(0).integers(0, 256, (70, 95, 3), dtype=np.uint8)
+    G = Pointwise()
+    out = translate_tiled(padded_reader(image), 95, 70, G, out=np.zeros_like(image), tile=32, overlap=8,
+                          batch_size=3, verbose=False)
+    whole = translate_images(G, [image[:68, :92]], device="cpu")[0]  # a multiple-of-4 crop, untiled
+    assert np.array_equal(out[:68, :92], whole)
+
+
+def test_blending_leaves_no_seam_where_tiles_disagree():
+    # Left half dark, right half bright: TileMean tiles disagree strongly, a plain mosaic would jump.
+    image = np.zeros((32, 128, 3), np.uint8)
+    image[:, 64:] = 240
+    out = translate_tiled(padded_reader(image), 128, 32, TileMean(), out=np.zeros_like(image), tile=32, overlap=16,
+                          verbose=False)
+    row = out[16, :, 0].astype(int)
+    steps = np.abs(np.diff(row))
+    unblended = [float(np.mean(image[:, x:x + 32, 0])) for x in covering_starts(128, 32, 16)]
+    largest_tile_jump = max(abs(a - b) for a, b in zip(unblended, unblended[1:]))
+    assert steps.max() <= largest_tile_jump / 16 * 1.5 + 1  # spread over the 16-px overlap, not one step
+    assert np.all(np.diff(row) >= -1)  # monotone from dark to bright
+
+
+def test_pyramid_tiff_opens_in_openslide(tmp_path):
+    import openslide
+
+    image = np.random.default_rng(1).integers(0, 256, (600, 700, 3), dtype=np.uint8)
+    path = write_pyramid_tiff(tmp_path / "out.tif", image, mpp=0.5)
+    slide = openslide.OpenSlide(str(path))
+    assert slide.dimensions == (700, 600) and slide.level_count == 2
+    region = np.asarray(slide.read_region((0, 0), 0, (700, 600)).convert("RGB"))
+    assert np.array_equal(region, image)
+    assert float(slide.properties["openslide.mpp-x"]) == pytest.approx(0.5)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    G = build_generator("resnet_6blocks", ngf=2)
+    init_weights(G, generator=torch.Generator().manual_seed(0))
+    return save_generator(tmp_path / "net", G)
+
+
+def test_run_translates_every_image_of_any_size_and_resumes(tmp_path, tiny_checkpoint):
+    src = tmp_path / "src"
+    write_images(src, 53, size=(10, 14))  # more than the reference's 50-image test cap
+    write_images(src / "sub", 2, size=(21, 19), seed=3)
+    runner = CliRunner()
+    result = runner.invoke(translate_command, ["run", "--network", str(tiny_checkpoint), "--source", str(src),
+                                               "--out", str(tmp_path / "out"), "--batch", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
+    assert len(outs) == 55 and "sub/001.png" in outs
+    assert Image.open(tmp_path / "out" / "sub" / "001.png").size == (19, 21)
+    first = (tmp_path / "out" / "000.png").stat().st_mtime_ns
+    result = runner.invoke(translate_command, ["run", "--network", str(tiny_checkpoint), "--source", str(src),
+                                               "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert "0 file(s) written" in result.output
+    assert (tmp_path / "out" / "000.png").stat().st_mtime_ns == first
+
+
+@pytest.mark.slow
+def test_run_on_the_bundled_slide_writes_a_pyramid(tmp_path, tiny_checkpoint):
+    import openslide
+
+    slide = str(Path(__file__).resolve().parents[2] / "data" / "sample" / "CMU-1-Small-Region.svs")
+    out = tmp_path / "slide.tif"
+    result = CliRunner().invoke(translate_command, [
+        "run", "--network", str(tiny_checkpoint), "--source", slide, "--out", str(out), "--magnification", "5",
+        "--tile", "128", "--overlap", "32", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    translated = openslide.OpenSlide(str(out))
+    assert translated.dimensions == (555, 741)
+    assert not list(tmp_path.glob(".*canvas"))  # the on-disk canvas is gone
+
+
+def test_run_bad_inputs_are_one_line_exit_2(tmp_path, tiny_checkpoint):
+    runner = CliRunner()
+    result = runner.invoke(translate_command, ["run", "--network", str(tiny_checkpoint), "--source",
+                                               str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "no such file or folder" in result.output
+    result = runner.invoke(translate_command, ["run", "--network", str(tiny_checkpoint), "--netG", "unet_256",
+                                               "--source", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "holds a resnet_6blocks generator, not --netG unet_256" in result.output
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,155 @@
+"""What ``thygan translate run`` does with its inputs: a folder or zip of images (or of nucleus masks for a
+mask -> H&E generator), a single image, or a whole slide; see thygan.translate.inference for the how.
+
+Every input is translated (no ``--num_test`` cap). Outputs keep the inputs' relative names with a
+.png suffix; an output that already exists is skipped, so an interrupted run resumes where it stopped
+(each PNG is written atomically).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from thygan.data.image_files import ImageFiles, decode_image
+from thygan.data.tiling import is_slide_file
+from thygan.device import pick_device
+from thygan.errors import UserError
+from thygan.io.images import save_png
+from thygan.progress import progress
+from thygan.translate.generator_file import load_generator
+from thygan.translate.inference import (
+    DiskCanvas,
+    padded_reader,
+    translate_images,
+    translate_tiled,
+    write_pyramid_tiff,
+    write_tiles,
+)
+
+
+@dataclass
+class RunJob:
+    network: str = ""             # thygan translate snapshot (.safetensors/.json) or a reference *_net_G*.pth
+    source: str = ""              # folder, zip, image file, or whole slide
+    out: str = ""                 # output folder; for a slide also a .tif/.tiff file (pyramidal TIFF)
+    which: str = "G_A"            # generator in a CycleGAN snapshot: G_A (A -> B) or G_B (B -> A)
+    netG: str | None = None       # expected --netG (checked against the file)
+    tile: int = 512               # px: tiles for slides and larger images
+    overlap: int = 64             # px: overlap of neighbouring tiles, blended
+    batch_size: int = 4           # images or tiles per generator call
+    level: int | None = None      # slide pyramid level
+    magnification: float | None = None  # slide target magnification
+    overwrite: bool = False       # redo outputs that exist
+    device: str = "auto"          # auto | cpu | cuda
+    verbose: bool = True          # progress bars
+
+
+def _mask_types(G: torch.nn.Module) -> int:
+    """Nucleus types of a mask -> image generator (input = one-hot types + background + contours), else 0."""
+    nc = G.init_kwargs["input_nc"]
+    return 0 if nc in (1, 3) else nc - 2
+
+
+def run_translation(job: RunJob) -> list[Path]:
+    """Translate ``job.source``; returns the files written."""
+    if job.overlap * 2 > job.tile:
+        raise UserError(f"--overlap: at most half of --tile ({job.tile // 2} px), got {job.overlap}")
+    device = pick_device(job.device)
+    G = load_generator(job.network, netG=job.netG, which=job.which).eval().requires_grad_(False).to(device)
+    source, out = Path(job.source), Path(job.out)
+    if not source.exists():
+        raise UserError(f"--source: no such file or folder '{source}'")
+    if source.is_file() and is_slide_file(source):
+        return [_run_slide(job, G, source, out, device)]
+    mask_types = _mask_types(G)
+    if mask_types:
+        return _run_masks(job, G, source, out, device, mask_types)
+    if source.is_file() and source.suffix.lower() != ".zip":
+        files, names = ImageFiles(source.parent, what="--source"), [source.name]
+    else:
+        files = ImageFiles(source, what="--source")
+        names = files.names
+    if not names:
+        raise UserError(f"--source: no image files in '{source}'")
+    channels = G.init_kwargs["input_nc"]
+    written, pending = [], []
+
+    def flush():
+        results = translate_images(G, [img for _, img in pending], device=device)
+        for (target, _), result in zip(pending, results):
+            written.append(save_png(target, result))
+        pending.clear()
+
+    todo = [(n, out / Path(n).with_suffix(".png")) for n in names]
+    todo = [(n, t) for n, t in todo if job.overwrite or not t.exists()]
+    for name, target in progress(todo, desc="translate", unit="img", disable=not job.verbose):
+        image = _channels(decode_image(files.read(name), (files.path / (files.prefix + name)).as_posix()), channels)
+        if max(image.shape[:2]) > job.tile:  # large: tiled and blended, alone
+            result = np.zeros((*image.shape[:2], G.init_kwargs["output_nc"]), np.uint8)
+            translate_tiled(padded_reader(image), image.shape[1], image.shape[0], G, out=result, tile=job.tile,
+                            overlap=job.overlap, batch_size=job.batch_size, device=device, verbose=False)
+            written.append(save_png(target, result))
+            continue
+        if pending and (pending[0][1].shape != image.shape or len(pending) == job.batch_size):
+            flush()
+        pending.append((target, image))
+    if pending:
+        flush()
+    return written
+
+
+def _channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """[H, W, C] uint8 with the generator's input channels (alpha dropped, gray <-> RGB)."""
+    if image.shape[2] in (2, 4):
+        image = image[:, :, :-1]
+    if image.shape[2] == 1 and channels == 3:
+        return np.repeat(image, 3, axis=2)
+    if image.shape[2] == 3 and channels == 1:
+        return np.round(image @ np.array([0.299, 0.587, 0.114]))[:, :, None].astype(np.uint8)
+    return image
+
+
+def _run_masks(job: RunJob, G, source: Path, out: Path, device, mask_types: int) -> list[Path]:
+    from thygan.translate.masks import MASK_SUFFIXES, read_mask, render_mask
+
+    paths = [source] if source.is_file() else sorted(
+        p for p in source.rglob("*") if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith("."))
+    if not paths:
+        raise UserError(f"--source: no mask files (.png type maps, .npy, .npz) in '{source}' (the generator "
+                        f"takes {mask_types}-type nucleus masks)")
+    written = []
+    for path in progress(paths, desc="translate masks", unit="mask", disable=not job.verbose):
+        rel = path.name if source.is_file() else path.relative_to(source).as_posix()
+        target = out / Path(rel).with_suffix(".png")
+        if target.exists() and not job.overwrite:
+            continue
+        stacked = read_mask(path, mask_types).stacked()
+        [result] = translate_images(G, [stacked], device=device, to_input=lambda a: render_mask(a, mask_types))
+        written.append(save_png(target, result))
+    return written
+
+
+def _run_slide(job: RunJob, G, source: Path, out: Path, device: torch.device) -> Path:
+    from thygan.data.tiling import Box, SlideSource
+
+    slide = SlideSource(source, level=job.level, magnification=job.magnification)
+    if G.init_kwargs["input_nc"] != 3:
+        raise UserError(f"--network: the generator takes {G.init_kwargs['input_nc']} input channels; a slide "
+                        f"gives RGB")
+    to_tiff = out.suffix.lower() in (".tif", ".tiff")
+    if to_tiff and out.exists() and not job.overwrite:
+        return out
+    try:
+        with DiskCanvas(out if to_tiff else out / source.stem, slide.height, slide.width, 3) as canvas:
+            translate_tiled(lambda x, y, size: slide.read(Box(x, y, size)), slide.width, slide.height, G,
+                            out=canvas.array, tile=job.tile, overlap=job.overlap, batch_size=job.batch_size,
+                            device=device, verbose=job.verbose, desc=source.name)
+            mpp = slide.slide.properties.get("openslide.mpp-x")
+            if to_tiff:
+                return write_pyramid_tiff(out, canvas.array, mpp=float(mpp) * slide.downsample if mpp else None)
+            write_tiles(out, canvas.array, job.tile, stem=source.stem)
+            return out
+    finally:
+        slide.close()
