@@ -145,3 +145,12 @@ def test_accuracy_is_the_mean_of_the_two_recalls_of_a_hand_made_split():
     assert result.dims == 0
     assert result.accuracy == pytest.approx((29 / 30 + 9 / 10) / 2)
     assert (result.low, result.high) == pytest.approx(balanced_accuracy_interval(29, 30, 9, 10))
+
+
+def test_a_small_set_beside_a_large_one_is_judged_on_both_recalls():
+    # 1-d, means 2 apart: the best balanced accuracy is Phi(1) = 0.84 (threshold half way). Without
+    # weighting the sets, the fit moves the threshold towards the small set (prior odds 10:1) and
+    # recognises under half of it (balanced accuracy about 0.7).
+    rng = np.random.RandomState(0)
+    accuracies = [domain_accuracy(rng.randn(300, 1), rng.randn(30, 1) + 2).accuracy for _ in range(3)]
+    assert 0.78 < np.mean(accuracies) < 0.9
