@@ -22,7 +22,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from thygan.data.image_files import ImageFiles, decode_image
+from thygan.data.image_files import ImageFiles, decode_image, probe_image
 from thygan.errors import UserError
 
 DATASET_MODES = ("unaligned", "aligned", "paired")
@@ -141,6 +141,10 @@ class TranslationDataset(torch.utils.data.Dataset):
             size = max(len(self.A.names), len(self.B.names))
         elif dataset_mode == "aligned":
             self.AB = _Files(_need_dir(root / phase, "aligned", f"{phase}/ of side-by-side AB images"), "--dataroot")
+            for name in self.AB.names:  # headers only: a bad file fails now, not hours into training
+                with self.AB.files.open(name) as file:
+                    _, h, w = probe_image(file, name)
+                _check_aligned(self.AB.files.path / name, w, h)
             size = len(self.AB.names)
         elif dataset_mode == "paired":
             base = root / phase if (root / phase / "A").is_dir() else root
@@ -164,9 +168,7 @@ class TranslationDataset(torch.utils.data.Dataset):
             name = self.AB.names[index]
             ab = self.AB.load(name)
             h, w = ab.shape[:2]
-            if w != 2 * h:
-                raise UserError(f"{self.AB.files.path / name}: an aligned image must be A and B side by side, "
-                                f"width = 2 x height; got {w}x{h} px")
+            _check_aligned(self.AB.files.path / name, w, h)
             return ab[:, : w // 2], ab[:, w // 2:], name, name
         if self.mode == "paired":
             a_name, b_name = self.pairs[index]
@@ -221,6 +223,12 @@ class _PairSide(_Files):
 
             return read_mask(self.path / name, self.mask_types).stacked()
         return super().load(name)
+
+
+def _check_aligned(path: Path, width: int, height: int) -> None:
+    if width != 2 * height:
+        raise UserError(f"{path}: an aligned image must be A and B side by side, width = 2 x height; "
+                        f"got {width}x{height} px")
 
 
 def _need_dir(path: Path, mode: str, expected: str) -> Path:
