@@ -27,9 +27,9 @@ from thygan.classify.evaluate import METRICS_FILE, evaluate_model
 from thygan.classify.options import EvalOptions, TrainOptions, namespace_line, options_to_json
 from thygan.classify.reports import comparison_plot, markdown_table, write_csv
 from thygan.classify.train import LOG_FILE, RESULTS_FILE, train_classifier, write_options
-from thygan.data.recipes import recipe_name
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.sources.recipe import recipe_name
 
 METRIC_COLUMNS = {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc.",
                   "roc_auc": "ROC AUC"}

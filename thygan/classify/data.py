@@ -15,6 +15,7 @@ import torch
 from thygan.classify.augment import IMAGENET_MEAN, IMAGENET_STD, LazyImages, eval_crops
 from thygan.data.labels import LabelTable
 from thygan.errors import UserError
+from thygan.sources.source import SyntheticItem
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ def real_items(src_dir: str | os.PathLike, table: LabelTable, names: list[str], 
     return items
 
 
-def synthetic_items(pairs: list[tuple[Path, int]]) -> list[ImageItem]:
-    return [ImageItem(path, label, f"gan/{path.parent.name}/{path.name}") for path, label in pairs]
+def synthetic_items(items: list[SyntheticItem]) -> list[ImageItem]:
+    """A recipe's images as items of the run (their masks are not used by the classifier)."""
+    return [ImageItem(item.path, item.label, item.name) for item in items]
 
 
 def label_counts(items: list[ImageItem]) -> dict[int, int]:

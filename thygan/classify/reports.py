@@ -110,3 +110,15 @@ def comparison_plot(bars: list[dict], path: str | os.PathLike, *, metric: str = 
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="gan_params", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
     return _save(fig, path)
+
+
+def image_count_table(class_names: list[str], real: dict[int, int], synthetic: dict[int, int], recipe: str) -> str:
+    """Training images per label: real, the recipe's synthetic ones, and their sum (a dry run's plan)."""
+    width = max(len("label"), *(len(f"{label} {name}") for label, name in enumerate(class_names)))
+    lines = [f"{'label':<{width}}  {'real':>7}  {'synthetic':>9}  {'total':>7}   (gan_params: {recipe})"]
+    for label, name in enumerate(class_names):
+        r, s = real.get(label, 0), synthetic.get(label, 0)
+        lines.append(f"{f'{label} {name}':<{width}}  {r:>7}  {s:>9}  {r + s:>7}")
+    r, s = sum(real.values()), sum(synthetic.values())
+    lines.append(f"{'all':<{width}}  {r:>7}  {s:>9}  {r + s:>7}")
+    return "\n".join(lines)

@@ -18,6 +18,7 @@ them, validation is sharded and summed, rank 0 writes every file.
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from thygan.classify.augment import train_transform
 from thygan.classify.data import (
     EvalDataset,
+    ImageItem,
     TrainDataset,
     class_names_of,
     collate_crops,
@@ -37,8 +39,13 @@ from thygan.classify.data import (
 from thygan.classify.models import build_model, save_classifier
 from thygan.classify.options import TrainOptions, options_to_json
 from thygan.classify.reports import training_curves
+from thygan.data.labels import read_labels
+from thygan.data.splits import load_split
+from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path, atomic_write_text
+from thygan.sources.recipe import read_recipe
+from thygan.sources.source import MaterialiseOptions
 from torch_utils import distributed
 
 STATE_FILE = "training-state.pt"
@@ -72,12 +79,23 @@ def should_stop_early(val_losses: list[float], patience: int) -> bool:
     return len(val_losses) >= patience and min(val_losses[-patience:]) > min(val_losses)
 
 
-def prepare_items(opts: TrainOptions, log: Callable[[str], None], *, generate: bool = True):
-    """(train items, val items, class names): real images of the split plus the recipe's images."""
-    from thygan.data.labels import read_labels
-    from thygan.data.recipes import read_recipe, synthetic_images
-    from thygan.data.splits import load_split
+@dataclass
+class RunItems:
+    """The images of a run: real training images plus the recipe's, validation images, class names."""
 
+    train: list[ImageItem]
+    val: list[ImageItem]
+    class_names: list[str]
+    real_counts: dict[int, int]       # real training images per label
+    synthetic_counts: dict[int, int]  # the recipe's images per label (planned, or made)
+
+
+def prepare_items(opts: TrainOptions, log: Callable[[str], None], *, materialise: bool = True) -> RunItems:
+    """Real images of the split plus the recipe's images; everything is checked before any image is made.
+
+    With ``materialise=False`` (dry runs, the launcher's check) the recipe is planned and checked but
+    generates nothing; ``synthetic_counts`` then holds the planned counts.
+    """
     table = read_labels(opts.labels)
     split = load_split(opts.split_file, table)
     for key in ("train", "val"):
@@ -85,29 +103,31 @@ def prepare_items(opts: TrainOptions, log: Callable[[str], None], *, generate: b
             raise UserError(f"--split_file: {opts.split_file} has no '{key}' list (keys: {', '.join(split)})")
     train = real_items(opts.src_dir, table, split["train"], where=f"{opts.split_file} 'train'")
     val = real_items(opts.src_dir, table, split["val"], where=f"{opts.split_file} 'val'")
-    recipe = read_recipe(opts.gan_params)
+    recipe = read_recipe(opts.gan_params, network=opts.gan_network)
     class_names = class_names_of(table)
     if recipe is not None:
         known = {record.label for record in table.records if record.label is not None}
-        unknown = sorted({entry.label for entry in recipe.entries} - known)
+        unknown = sorted(recipe.labels() - known)
         if unknown:
             raise UserError(f"{recipe.source}: class_map label {unknown[0]} is not a label of {opts.labels} "
                             f"(labels: {', '.join(map(str, sorted(known)))})")
     real = label_counts(train)
     log(f"real training images per label: {real}; validation images: {len(val)}")
-    if recipe is not None:
-        cache = opts.gan_cache or str(Path(opts.out_dir) / "gan_cache")
-        pairs = synthetic_images(recipe, real, cache_dir=cache, network=opts.gan_network,
-                                 device=_device(opts).type, log=log) if generate else []
-        synthetic = synthetic_items(pairs)
-        log(f"synthetic training images per label: {label_counts(synthetic)}")
-        train = train + synthetic
-    return train, val, class_names
+    if recipe is None:
+        return RunItems(train, val, class_names, real, {})
+    planned = recipe.plan(real)  # ratios and labels checked, counts known: nothing generated yet
+    recipe.check()  # every source's network and classes, before the first image
+    if not materialise:
+        return RunItems(train, val, class_names, real, planned)
+    cache = Path(opts.gan_cache or Path(opts.out_dir) / "gan_cache")
+    synthetic = synthetic_items(recipe.materialise(real, MaterialiseOptions(cache, device=_device(opts).type,
+                                                                            log=log)))
+    made = label_counts(synthetic)
+    log(f"synthetic training images per label: {made}")
+    return RunItems(train + synthetic, val, class_names, real, made)
 
 
 def _device(opts: TrainOptions) -> torch.device:
-    from thygan.device import pick_device
-
     device = pick_device(opts.device)
     info = distributed.process_info()
     return torch.device("cuda", info.local_rank) if device.type == "cuda" else device
@@ -225,10 +245,11 @@ def train_classifier(opts: TrainOptions, run_dir: str | Path, *,
 
     # Data: rank 0 fills the synthetic-image cache first, the others then read it.
     if info.rank == 0:
-        train_items, val_items, class_names = prepare_items(opts, log)
+        items = prepare_items(opts, log)
     distributed.barrier()
     if info.rank != 0:
-        train_items, val_items, class_names = prepare_items(opts, lambda line: None)
+        items = prepare_items(opts, lambda line: None)
+    train_items, val_items, class_names = items.train, items.val, items.class_names
     dataset = TrainDataset(train_items, train_transform(opts.crop_size, preset=opts.augment),
                            crop_size=opts.crop_size, fda_paths=[item.path for item in train_items])
 

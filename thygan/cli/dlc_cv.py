@@ -43,8 +43,8 @@ def dlc_cv_command(split_dir, folds, inner, recipes, ext_labels, ext_src_dir, ex
     from dnnlib import parse_num_range
     from thygan.classify.cv import ExternalSet, find_split_files, run_cv
     from thygan.classify.options import TrainOptions
-    from thygan.data.recipes import read_recipe
     from thygan.errors import UserError
+    from thygan.sources.recipe import read_recipe
 
     try:
         fold_list = parse_num_range(folds) if folds else None
@@ -53,8 +53,9 @@ def dlc_cv_command(split_dir, folds, inner, recipes, ext_labels, ext_src_dir, ex
     recipe_list = [item.strip() for item in recipes.split(",") if item.strip()]
     if not recipe_list:
         raise UserError("--recipes: expected a comma list such as none,data/gan_params/cv_bi100.json")
-    for recipe in recipe_list:
-        read_recipe(recipe)  # every recipe checked before hours of training start
+    for recipe in recipe_list:  # every recipe (networks and classes too) checked before hours of training start
+        if (parsed := read_recipe(recipe, network=flags["gan_network"])) is not None:
+            parsed.check()
     if (ext_labels is None) != (ext_src_dir is None):
         raise UserError("--ext_labels, --ext_src_dir: give both for an external evaluation, or neither")
     external = ExternalSet(ext_name, ext_src_dir, ext_labels, ext_split) if ext_labels else None

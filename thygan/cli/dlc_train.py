@@ -102,17 +102,21 @@ def dlc_train_command(restart, dry_run, **flags):
           --crop_size=64 --model_type=resnet18 --width=16 --epochs=5 --device=cpu
     """
     from thygan.classify.options import TrainOptions, options_to_json
+    from thygan.classify.reports import image_count_table
     from thygan.classify.run import launch_training
+    from thygan.classify.train import prepare_items
+    from thygan.sources.recipe import recipe_name
 
     opts = TrainOptions(**flags)
     click.echo("Training options:")
     click.echo(options_to_json(opts), nl=False)
-    from thygan.classify.train import prepare_items
-
-    # Every input is checked before a run folder exists, so bad input leaves nothing behind.
-    train, val, class_names = prepare_items(opts, lambda line: None, generate=False)
+    # Every input (the recipe's network and classes included) is checked before a run folder exists
+    # or an image is generated, so bad input leaves nothing behind.
+    items = prepare_items(opts, lambda line: None, materialise=False)
     if dry_run:
-        click.echo(f"classes: {', '.join(class_names)}; real training images {len(train)}, validation {len(val)}")
+        click.echo(image_count_table(items.class_names, items.real_counts, items.synthetic_counts,
+                                     recipe_name(opts.gan_params)))
+        click.echo(f"validation images: {len(items.val)}")
         click.echo("Dry run; exiting.")
         return
     launch_training(opts, restart=restart, echo=click.echo)

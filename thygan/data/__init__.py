@@ -1,1 +1,1 @@
-"""Datasets (folder/zip + dataset.json), dataset preparation, tiling, splits and training-data recipes."""
+"""Datasets (folder/zip + dataset.json), dataset preparation, tiling, labels and splits."""

@@ -7,8 +7,8 @@ A set is given on the command line as ``NAME=SOURCE[:key=value]...``:
   a fixed random subset of N images.
 - ``gan=run/network-snapshot-000400.safetensors:class=all:seeds=0-749``: images generated on the
   fly (seeds inclusive, as in generate.py; ``trunc=``, ``noise=`` as there). Label = class index.
-- A study recipe (gan_params JSON) is recognised and refused with a hint until
-  ``thygan.data.recipes`` provides its reader; give the network, classes and seeds instead.
+- A study recipe (gan_params JSON) is recognised and refused with a hint (``thygan.sources`` reads
+  recipes for the classifier, not here yet); give the network, classes and seeds instead.
 - ``color=orchid`` sets the set's plot colour (any matplotlib / CSS colour name or #rrggbb).
 
 Each set has a content digest (the image bytes and labels, or the network weights and the
@@ -279,8 +279,8 @@ def is_recipe_file(path: Path) -> bool:
 
 
 def _refuse_recipe(spec: SetSpec, *, flag: str) -> None:
-    raise UserError(f"{flag} {spec.name}: gan_params recipes are not read here yet (waiting for "
-                    f"thygan.data.recipes); give NAME=NETWORK:class=C:seeds=A-B for each class instead")
+    raise UserError(f"{flag} {spec.name}: gan_params recipes are not read here yet (only the classifier reads "
+                    f"them, through thygan.sources); give NAME=NETWORK:class=C:seeds=A-B for each class instead")
 
 
 def open_image_set(spec: SetSpec, *, device: torch.device | str = "cpu", batch_size: int = 8,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thygan.bundled import bundled_path
-from thygan.data.recipes import recipe_name
 from thygan.pipeline.config import PipelineConfig
+from thygan.sources.recipe import recipe_name
 
 NETWORK_PLACEHOLDER = "<network picked after gan-train>"
 
