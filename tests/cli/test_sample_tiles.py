@@ -13,6 +13,11 @@ def test_ihc_tiles(tmp_path):
     assert result.exit_code == 0, result.output
     content = json.loads((tmp_path / "ihc" / "dataset.json").read_text())
     assert len(content["labels"]) == 16 and {row[2] for row in content["meta"]} == {"0", "1"}
+    # The study's four-item meta rows, unpacked as its scripts do (the bundled IHC array is no slide
+    # file, so its tiles record no origins).
+    assert all(len(row) == 4 for row in content["meta"])
+    assert {diagnosis for fname, label, patient, diagnosis in content["meta"]} == {"ihc"}
+    assert "origins" not in content
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path):

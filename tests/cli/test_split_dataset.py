@@ -32,8 +32,13 @@ def test_study_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in dest.glob("*.jpeg")) == sorted(f"12c_{i}.jpeg" for i in range(8))
     content = json.loads((dest / "dataset.json").read_text())
-    assert content["labels"][7] == ["12c_7.jpeg", 1] and content["meta"][0][:4] == ["12c_0.jpeg", 1, "12", "PTC"]
-    assert content["meta"][7][4]["slide"] == "12c.jpeg" and content["meta"][7][4]["x"] == 1404  # the crop's origin
+    assert content["labels"][7] == ["12c_7.jpeg", 1] and content["meta"][0] == ["12c_0.jpeg", 1, "12", "PTC"]
+    # The study's dlc_eval unpacks every meta row as exactly four items; the origins live apart.
+    assert all(len(row) == 4 for row in content["meta"]) and len(content["meta"]) == 8
+    patients = {patient for fname, label, patient, diagnosis in content["meta"]}
+    assert patients == {"12"}
+    assert content["origins"]["12c_7.jpeg"]["slide"] == "12c.jpeg" and content["origins"]["12c_7.jpeg"]["x"] == 1404
+    assert sorted(content["origins"]) == sorted(name for name, _ in content["labels"])
     assert "1 images -> 8 crops" in result.stdout
 
 

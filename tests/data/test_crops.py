@@ -45,10 +45,15 @@ def test_study_crops_names_positions_and_jpeg_bytes(tmp_path):
     content = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert content["labels"][:2] == [["1a_0.jpeg", 0], ["1a_1.jpeg", 0]]
     assert content["labels"][8] == ["2a_0.jpeg", 1]
-    assert content["meta"][15][:4] == ["2a_7.jpeg", 1, "2", "PTC"]  # the patient travels with every crop
-    # ... and so does where the crop was cut: box 7 of 2a.jpeg, in the image's own pixels
-    assert content["meta"][15][4] == {"slide": "2a.jpeg", "x": 1404, "y": 512, "size": 512, "downsample": 1.0,
-                                      "level": 0, "magnification": None, "mpp": None}
+    assert content["meta"][15] == ["2a_7.jpeg", 1, "2", "PTC"]  # the patient travels with every crop
+    # ... in the study's four-item rows, as its scripts unpack them ...
+    assert all(len(row) == 4 for row in content["meta"])
+    for fname, label, patient, diagnosis in content["meta"]:
+        assert (patient, diagnosis, label) == (fname[0], ["FA", "PTC"][label], label)
+    # ... and where the crop was cut sits under its own key: box 7 of 2a.jpeg, in the image's own pixels
+    assert content["origins"]["2a_7.jpeg"] == {"slide": "2a.jpeg", "x": 1404, "y": 512, "size": 512,
+                                               "downsample": 1.0, "level": 0, "magnification": None, "mpp": None}
+    assert len(content["origins"]) == 16
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".jpeg") == sorted(
         f"{n}_{i}.jpeg" for n in ("1a", "2a") for i in range(8))
 

@@ -129,8 +129,9 @@ def test_real_sample_tiles_at_128_px_half_magnification(tmp_path):
         native = np.asarray(region.convert("RGB")).astype(float)
     expected = native.reshape(128, 2, 128, 2, 3).mean(axis=(1, 3))
     assert np.abs(np.asarray(Image.open(tmp_path / "tiles" / name)).astype(float) - expected).max() <= 1
-    # The tile's meta row says where it came from, in level-0 pixels of the slide.
-    origin = next(row[4] for row in content["meta"] if row[0] == name)
+    # meta rows stay the study's four items; the tile's origin, in level-0 pixels, has its own key.
+    assert all(len(row) == 4 for row in content["meta"])
+    origin = content["origins"][name]
     assert origin == {"slide": "CMU-1-Small-Region.svs", "x": box.x * 2, "y": box.y * 2, "size": 256,
                       "downsample": 2.0, "level": None, "magnification": 10.0, "mpp": pytest.approx(0.998)}
 

@@ -89,11 +89,12 @@ def test_origin_fields_and_meta_row_round_trip(slide_folder, tmp_path):
     first = table.records[0]
     assert first.origin == TileOrigin("syn.tif", 0, 0, 256, downsample=2.0, level=None, magnification=None,
                                       mpp=0.5)
-    assert [LabelRecord.from_meta_row(r.meta_row()) for r in table.records] == table.records
+    assert [LabelRecord.from_meta_row(r.meta_row(), origin=r.origin) for r in table.records] == table.records
+    assert all(len(r.meta_row()) == 4 for r in table.records)
     # 900 x 700 at 0.5 um/px is 450 x 350 px: round(450 / 128) = 4 columns (last one clamped), 3 rows.
     assert sorted({(r.origin.x, r.origin.y) for r in table.records}) == sorted(
         (x * 2, y * 2) for x in (0, 128, 256, 322) for y in (0, 128, 222))
-    # StyleGAN's reader takes the folder as before, the extra meta entry notwithstanding.
+    # StyleGAN's reader takes the folder as before, the extra origins key notwithstanding.
     dataset = ImageFolderDataset(dest, use_labels=True)
     assert len(dataset) == 12 and dataset.class_names == ["tumour"]
 
@@ -147,3 +148,55 @@ def test_errors_before_anything_is_written(slide_folder, tmp_path):
     with pytest.raises(UserError, match="--classify-by: 'prediction' needs --predictions"):
         export_tile_geojson(dest, tmp_path / "out", classify_by="prediction", log=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def as_previous_thygan_wrote_it(path: Path) -> None:
+    """Rewrite a dataset.json the way the previous format had it: each origin as a fifth meta entry."""
+    content = json.loads(path.read_text())
+    origins = content.pop("origins")
+    content["meta"] = [row + [origins[row[0]]] for row in content["meta"]]
+    path.write_text(json.dumps(content))
+
+
+def test_origins_key_beside_four_item_meta_and_old_five_item_rows_still_read(slide_folder, tmp_path):
+    dest = cut(slide_folder, tmp_path / "tiles", crop_size=128)
+    content = json.loads((dest / "dataset.json").read_text())
+    assert list(content) == ["labels", "meta", "origins", "class_names"]
+    assert [len(row) for row in content["meta"]] == [4] * len(content["labels"])
+    assert [(fname, label) for fname, label, patient, diagnosis in content["meta"]] == \
+        [tuple(pair) for pair in content["labels"]]
+    assert list(content["origins"]) == [name for name, _ in content["labels"]]
+    export_tile_geojson(dest, tmp_path / "new", log=lambda _: None)
+    table = read_labels_json(dest / "dataset.json")
+    as_previous_thygan_wrote_it(dest / "dataset.json")
+    assert read_labels_json(dest / "dataset.json").records == table.records
+    export_tile_geojson(dest, tmp_path / "old", log=lambda _: None)
+    assert (tmp_path / "old" / "syn.geojson").read_text() == (tmp_path / "new" / "syn.geojson").read_text()
+
+
+def test_bad_origins_key_is_a_user_error(tmp_path):
+    base = {"labels": [["a.png", 0]], "meta": [["a.png", 0, "p", "x"]]}
+    origin = {"slide": "s.svs", "x": 0, "y": 0, "size": 8}
+    cases = [({**base, "origins": [origin]}, "'origins' must map tile file names"),
+             ({**base, "origins": {"b.png": origin}}, r"'origins' lists \['b.png'\]"),
+             ({**base, "origins": {"a.png": {"slide": "s.svs"}}}, "a.png: expected a tile origin")]
+    for content, message in cases:
+        path = tmp_path / "dataset.json"
+        path.write_text(json.dumps(content))
+        with pytest.raises(UserError, match=message):
+            read_labels_json(path)
+
+
+def test_resume_from_a_progress_file_with_five_item_rows(slide_folder, tmp_path):
+    dest = cut(slide_folder, tmp_path / "tiles", crop_size=128)
+    before = (dest / "dataset.json").read_text()
+    progress = dest / ".thygan_progress.jsonl"
+    lines = [json.loads(line) for line in progress.read_text().splitlines()]
+    assert all(len(row) == 4 for entry in lines[1:] for row in entry["records"])
+    for entry in lines[1:]:  # the previous format: origin as fifth entry, no 'origins'
+        origins = entry.pop("origins")
+        entry["records"] = [row + [origins[row[0]]] for row in entry["records"]]
+    progress.write_text("".join(json.dumps(entry) + "\n" for entry in lines))
+    (dest / "dataset.json").unlink()
+    cut(slide_folder, dest, crop_size=128)
+    assert (dest / "dataset.json").read_text() == before

@@ -2,10 +2,10 @@
 
 Matches the study's output for its inputs: the clamped grid of :mod:`thygan.data.tiling`, crops
 named ``{file_id}_{i}.jpeg`` (i row-major), Pillow's default JPEG quality and ``dest/dataset.json``
-with ``{"labels": [[crop, label], ...]}``. Adds what the study lacked: each crop's patient,
-diagnosis and origin in ``meta`` (so splits can group crops by patient, and crops can be laid back on
-their slide: see tile_origin), a background filter, overlap, slides, CSV / folder labels, clear
-errors before anything is written, and resume (see tile_export).
+with ``{"labels": [[crop, label], ...]}``. Adds what the study lacked: each crop's patient
+and diagnosis in ``meta`` (so splits can group crops by patient) and its origin in ``origins`` (so
+crops can be laid back on their slide: see tile_origin), a background filter, overlap, slides,
+CSV / folder labels, clear errors before anything is written, and resume (see tile_export).
 """
 
 import os

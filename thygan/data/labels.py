@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from thygan.data.tile_origin import TileOrigin
+from thygan.data.tile_origin import TileOrigin, origins_json, read_origins
 from thygan.data.tiling import source_files
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
@@ -29,7 +29,8 @@ from thygan.io.atomic import atomic_write_text
 class LabelRecord:
     """One image: its file name (relative, '/'-separated), class index, patient and diagnosis.
 
-    A tile also knows its ``origin`` (slide and level-0 region, see :mod:`thygan.data.tile_origin`).
+    A tile also knows its ``origin`` (slide and level-0 region, see :mod:`thygan.data.tile_origin`),
+    kept out of its ``meta`` row, under dataset.json's own ``origins`` key.
     """
 
     filename: str
@@ -39,14 +40,17 @@ class LabelRecord:
     origin: TileOrigin | None = None
 
     def meta_row(self) -> list:
-        """The study's ``meta`` entry ``[fname, label, patient, diagnosis]``, plus the origin of a tile."""
-        row = [self.filename, self.label, self.patient, self.diagnosis]
-        return row + [self.origin.to_json()] if self.origin is not None else row
+        """The study's ``meta`` entry, exactly ``[fname, label, patient, diagnosis]`` (never the origin)."""
+        return [self.filename, self.label, self.patient, self.diagnosis]
 
     @classmethod
-    def from_meta_row(cls, row: list, where: str = "meta") -> "LabelRecord":
-        """The inverse of :meth:`meta_row`."""
-        origin = TileOrigin.from_json(row[4], f"{where}: {row[0]}") if len(row) > 4 else None
+    def from_meta_row(cls, row: list, where: str = "meta", origin: TileOrigin | None = None) -> "LabelRecord":
+        """The inverse of :meth:`meta_row`, with the tile's ``origin`` given apart.
+
+        A five-item row (origin as fifth entry, written by an earlier thygan) is still read.
+        """
+        if origin is None and len(row) > 4 and row[4] is not None:
+            origin = TileOrigin.from_json(row[4], f"{where}: {row[0]}")
         return cls(row[0], row[1], row[2], row[3], origin)
 
 
@@ -152,10 +156,12 @@ def read_labels_json(path: str | os.PathLike) -> LabelTable:
     meta = _json_rows(data, "meta", 3, source)
     if labels is None and meta is None:
         raise UserError(f"{source}: has neither 'labels' nor 'meta' entries")
+    origins = read_origins(data["origins"], source) if data.get("origins") is not None else {}
     meta_by_name = {str(row[0]): row for row in meta or []}
     if labels is None:
         records = [LabelRecord(str(row[0]), _as_label(row[1], f"{source}: {row[0]}"), _as_text(row[2]),
-                               _as_text(row[3]) if len(row) > 3 else None, _origin(row, source))
+                               _as_text(row[3]) if len(row) > 3 else None,
+                               _origin(str(row[0]), row, origins, source))
                    for row in meta]
     else:
         records = []
@@ -166,15 +172,22 @@ def read_labels_json(path: str | os.PathLike) -> LabelTable:
                 raise UserError(f"{source}: '{name}' has label {label} in 'labels' but {row[1]} in 'meta'")
             patient = _as_text(row[2]) if row is not None else None
             diagnosis = _as_text(row[3]) if row is not None and len(row) > 3 else None
-            records.append(LabelRecord(str(name), label, patient, diagnosis, _origin(row, source)))
+            records.append(LabelRecord(str(name), label, patient, diagnosis,
+                                       _origin(str(name), row, origins, source)))
         if meta_by_name:
             raise UserError(f"{source}: 'meta' lists {sorted(meta_by_name)[:3]}... which 'labels' does not")
+    unknown = sorted(set(origins) - {record.filename for record in records})
+    if unknown:
+        raise UserError(f"{source}: 'origins' lists {unknown[:3]}... which 'labels'/'meta' do not")
     class_names = data.get("class_names")
     return LabelTable(records, list(class_names) if class_names else None, source)
 
 
-def _origin(row: list | None, source: str) -> TileOrigin | None:
-    """The tile origin of a ``meta`` row: its fifth entry, when there is one."""
+def _origin(name: str, row: list | None, origins: dict[str, TileOrigin], source: str) -> TileOrigin | None:
+    """The origin of tile ``name``: its ``origins`` entry, else the fifth entry of its ``meta`` row
+    (how an earlier thygan wrote it; read, never written), else None."""
+    if name in origins:
+        return origins[name]
     if row is None or len(row) < 5 or row[4] is None:
         return None
     return TileOrigin.from_json(row[4], f"{source}: {row[0]}")
@@ -249,16 +262,20 @@ def diagnosis_class_names(pairs: list[tuple[int, str | None]]) -> list[str] | No
 
 
 def dataset_json(records: list[LabelRecord], class_names: list[str] | None = None) -> dict:
-    """The reference ``dataset.json`` content plus thygan's ``meta`` and ``class_names`` keys.
+    """The reference ``dataset.json`` content plus thygan's ``meta``, ``origins`` and ``class_names`` keys.
 
-    ``labels`` is null when any record is unlabelled (the reference's convention); ``meta`` is
-    written when any record knows its patient, diagnosis or tile origin, so later splits can group
-    by patient and tiles can be laid back on their slide.
+    ``labels`` is null when any record is unlabelled (the reference's convention); ``meta`` rows are
+    the study's ``[fname, label, patient, diagnosis]``, exactly four items, written when any record
+    knows its patient, diagnosis or tile origin, so later splits can group by patient; ``origins``
+    (tile file name -> origin) is written when any tile knows where it was cut, so tiles can be
+    laid back on their slide.
     """
     unlabelled = any(record.label is None for record in records)
     content: dict = {"labels": None if unlabelled else [[r.filename, r.label] for r in records]}
     if any(r.patient is not None or r.diagnosis is not None or r.origin is not None for r in records):
         content["meta"] = [record.meta_row() for record in records]
+    if any(r.origin is not None for r in records):
+        content["origins"] = origins_json({r.filename: r.origin for r in records if r.origin is not None})
     if class_names is not None:
         content["class_names"] = list(class_names)
     return content
@@ -277,6 +294,9 @@ def _dump_one_entry_per_line(content: dict) -> str:
         if isinstance(value, list) and value:
             body = ",\n".join(f"  {json.dumps(item)}" for item in value)
             parts.append(f"{json.dumps(key)}: [\n{body}\n]")
+        elif isinstance(value, dict) and value:
+            body = ",\n".join(f"  {json.dumps(name)}: {json.dumps(item)}" for name, item in value.items())
+            parts.append(f"{json.dumps(key)}: {{\n{body}\n}}")
         else:
             parts.append(f"{json.dumps(key)}: {json.dumps(value)}")
     return "{\n" + ",\n".join(parts) + "\n}\n"

@@ -11,8 +11,8 @@ A tile gets the majority class of its annotated pixels and is dropped when less 
 ``min_labelled`` of its area is annotated. With a single slide there are no patients, so the slide
 is cut into a ``rows x cols`` grid of regions and the region of a tile's centre is its
 pseudo-patient (ids ``0 .. rows * cols - 1``, row-major), carried in ``meta`` with the class name as
-the diagnosis: patient-grouped splits then keep neighbouring, overlapping tiles on one side. Each
-``meta`` row also holds the tile's origin in the slide (level-0 region, see tile_origin). The
+the diagnosis: patient-grouped splits then keep neighbouring, overlapping tiles on one side. The
+tile's origin in the slide (level-0 region) goes under ``origins``, see tile_origin. The
 default 8 x 2 suits the bundled sample, a tall strip of skin: every region holds several classes.
 
 The second domain, scikit-image's bundled immunohistochemistry image (512 x 512 px, DAB and

@@ -2,7 +2,8 @@
 
 Every tile is written atomically under a deterministic name, so a re-run can never duplicate one.
 Progress is kept in ``<dest>/.thygan_progress.jsonl``: a first line with the run's options, then
-one line per finished source image with its records. A re-run skips finished sources without
+one line per finished source image with its records (``meta`` rows, plus their tile ``origins``
+keyed by file name, as in dataset.json). A re-run skips finished sources without
 reading them, trusts tiles already on disk in an unfinished one, and refuses a folder whose
 progress was made with other options (the tiles would not match). ``dataset.json`` is written
 atomically once every source is finished.
@@ -17,6 +18,7 @@ import numpy as np
 import PIL.Image
 
 from thygan.data.labels import LabelRecord, write_dataset_json
+from thygan.data.tile_origin import origins_json, read_origins
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_bytes
 
@@ -79,8 +81,11 @@ class TileExport:
             raise UserError(f"--dest: {self.dest} holds tiles made with other options ({old}); "
                             f"use an empty folder or delete {PROGRESS_FILE} there")
         for entry in entries[1:]:
-            self.finished[entry["source"]] = [LabelRecord.from_meta_row(row, str(self.progress_path))
-                                                for row in entry["records"]]
+            # Lines of an earlier thygan have no 'origins' but five-item rows; from_meta_row reads both.
+            origins = read_origins(entry.get("origins") or {}, str(self.progress_path))
+            self.finished[entry["source"]] = [
+                LabelRecord.from_meta_row(row, str(self.progress_path), origins.get(str(row[0])))
+                for row in entry["records"]]
         return True
 
     def _append(self, entry: dict) -> None:
@@ -106,7 +111,8 @@ class TileExport:
     def finish_source(self, source: str, records: list[LabelRecord]) -> None:
         """Record that every tile of ``source`` is on disk."""
         self.finished[source] = list(records)
-        self._append({"source": source, "records": [record.meta_row() for record in records]})
+        origins = origins_json({r.filename: r.origin for r in records if r.origin is not None})
+        self._append({"source": source, "records": [record.meta_row() for record in records], "origins": origins})
 
     def write_dataset_json(self, records: list[LabelRecord], class_names: list[str] | None = None) -> Path:
         """Write dest/dataset.json atomically: the last step of an export."""

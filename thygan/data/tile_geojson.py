@@ -1,6 +1,6 @@
 """Tiles laid back on their slides: one QuPath-readable GeoJSON FeatureCollection per slide.
 
-Each tile with an origin in its ``dataset.json`` ``meta`` row (see :mod:`thygan.data.tile_origin`)
+Each tile with an entry in its ``dataset.json`` ``origins`` (see :mod:`thygan.data.tile_origin`)
 becomes a square Polygon feature in level-0 pixels, QuPath's frame for GeoJSON, the same frame
 as the annotations ``sample-tiles`` reads. QuPath reads ``properties.objectType`` (``annotation``:
 editable; ``detection``: light, for thousands of tiles), ``properties.classification`` (``{"name",
@@ -35,7 +35,7 @@ def read_tile_table(dataset: str | os.PathLike) -> tuple[LabelTable, Path]:
         raise UserError(f"--dataset: no dataset.json at {path}")
     table = read_labels_json(path)
     if not any(record.origin is not None for record in table.records):
-        raise UserError(f"--dataset: {path} records no tile origins in 'meta' (made before thygan kept "
+        raise UserError(f"--dataset: {path} has no tile origins (no 'origins' key; made before thygan kept "
                         f"them, or not by sample-tiles / split-dataset); cut the tiles again into a new folder")
     return table, path
 
