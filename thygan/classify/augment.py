@@ -27,6 +27,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations must no
 import albumentations as A  # noqa: E402 - after the environment variable above
 import cv2  # noqa: E402
 
+from thygan.data.tiling import grid_starts
+from thygan.errors import UserError
+
 AUGMENTATIONS = Registry("augmentation")  # name -> builder(crop_size, fda_source) -> list of transforms
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -87,16 +90,12 @@ def normalize() -> A.Normalize:
 
 def train_transform(crop_size: int, *, preset: str = "study", seed: int | None = None) -> A.Compose:
     """The training pipeline; call it as ``t(image=rgb_uint8, fda_metadata=LazyImages(...))``."""
-    from thygan.errors import UserError
-
     builder = AUGMENTATIONS.lookup(preset, lambda msg: UserError(f"--augment: {msg}"))
     return A.Compose(builder(crop_size, True) + [normalize()], seed=seed)
 
 
 def eval_crops(image: np.ndarray, crop_size: int, mode: str) -> list[np.ndarray]:
     """image: [H, W, 3] uint8 -> the deterministic evaluation crops (see module docstring)."""
-    from thygan.data.tiling import grid_starts
-
     height, width = image.shape[:2]
     if mode == "center":
         top, left = (height - crop_size) // 2, (width - crop_size) // 2

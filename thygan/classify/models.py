@@ -25,6 +25,7 @@ from dnnlib import Registry
 from thygan.classify.efficientnet import EfficientNetLite0, imagenet_weights_path
 from thygan.classify.resnet import RESNET_LAYOUTS, ResNet
 from thygan.errors import UserError
+from thygan.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 
 MODELS = Registry("classifier")         # name -> constructor(num_classes, **kwargs) -> nn.Module
 CLASSES = Registry("classifier class")  # class name stored in checkpoints -> nn.Module class
@@ -181,8 +182,6 @@ class LoadedClassifier:
 def save_classifier(path: str | os.PathLike, model: nn.Module, *, model_type: str,
                     class_names: list[str] | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write a thygan checkpoint (``.safetensors`` + ``.json``); returns the ``.safetensors`` path."""
-    from thygan.io.checkpoint import save_checkpoint
-
     model = getattr(model, "module", model)
     weights, _ = save_checkpoint(path, networks={"model": model}, class_names=class_names, registry=CLASSES,
                                  extra={"model_type": model_type, **(extra or {})})
@@ -193,8 +192,6 @@ def read_classifier(path: str | os.PathLike, *, model_type: str | None = None) -
     """Load a trained classifier: a thygan checkpoint, or a state dict (.pth, e.g. the study's
     ``vl_0.2983.pth``) together with ``model_type``; classes and width are read off its tensors.
     """
-    from thygan.io.checkpoint import checkpoint_paths, load_checkpoint
-
     path = Path(path)
     if path.suffix in (".safetensors", ".json") and checkpoint_paths(path)[0].is_file():
         try:

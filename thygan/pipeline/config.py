@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from thygan.device import pick_device
 from thygan.errors import UserError
 
 AUTO = "auto"  # a default that depends on where the pipeline runs (see METRIC_DEFAULTS)
@@ -165,8 +166,6 @@ def resolve_defaults(config: PipelineConfig) -> PipelineConfig:
     gan = config.gan
     if gan is None or AUTO not in (gan.metrics, gan.fid_metric):
         return config
-    from thygan.device import pick_device
-
     metrics, fid_metric = METRIC_DEFAULTS[pick_device(config.device).type]
     if gan.metrics == AUTO:
         gan.metrics = metrics

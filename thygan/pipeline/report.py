@@ -8,9 +8,12 @@ import json
 import os
 from pathlib import Path
 
+from thygan.data.labels import read_labels
+from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.runner import read_record
-from thygan.pipeline.steps import PipelineContext
+from thygan.pipeline.steps import STEP_NAMES, PipelineContext, Step
+from thygan.viz.training_run import plot_metric_over_kimg, plot_training_curves, reals_vs_fakes
 
 
 def _link(path: Path, report_dir: Path) -> str:
@@ -22,8 +25,6 @@ def _image(path: Path, report_dir: Path, alt: str) -> str:
 
 
 def _data_section(ctx: PipelineContext) -> list[str]:
-    from thygan.data.labels import read_labels
-
     lines = ["## Data", ""]
     if ctx.labels.is_file():
         table = read_labels(ctx.labels)
@@ -60,9 +61,6 @@ def _gan_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
 
 
 def _training_figures(run_dir: Path, report_dir: Path, picked_by: str) -> list[str]:
-    from thygan.errors import UserError
-    from thygan.viz.training_run import plot_metric_over_kimg, plot_training_curves, reals_vs_fakes
-
     figures = [
         (reals_vs_fakes, "reals_vs_fakes.png", "**Real vs generated** tiles at the end of training, one row per "
          "class: colours, textures and structures should match row by row."),
@@ -146,8 +144,6 @@ def _domain_gap_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
 
 
 def _commands_section(ctx: PipelineContext) -> list[str]:
-    from thygan.pipeline.steps import STEP_NAMES, Step
-
     lines = ["## Commands", "", "Each step as run (re-run any of them by hand, e.g. at full size):", "", "```bash"]
     for name in STEP_NAMES:
         record = read_record(ctx.outdir, name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thygan.bundled import bundled_path
+from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.config import PipelineConfig
 from thygan.sources.recipe import recipe_name
 
@@ -162,8 +163,6 @@ def recipe_paths(ctx: PipelineContext) -> list[str]:
         body.setdefault("network", ctx.network_arg)
         path = ctx.outdir / "recipes" / f"{recipe['name']}.json"
         if not ctx.dry_run:
-            from thygan.io.atomic import atomic_write_text
-
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(body, indent=2) + "\n")
         paths.append(str(path))
