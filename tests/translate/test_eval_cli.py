@@ -103,7 +103,7 @@ def test_sample_masks_cli(tmp_path):
                                                     "--size", "40"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [
-        f"sample{k:05d}.{ext}" for k in range(3) for ext in ("npz", "png")]
+        f"sample{k:05d}{ext}" for k in range(3) for ext in (".npz", "_preview.jpg")]
     with np.load(tmp_path / "new" / "sample00000.npz") as z:
         assert z["inst_map"].shape == (40, 40) and z["inst_map"].max() == len(z["inst_type"])
         assert set(z["inst_type"]) <= {1, 2, 3}

@@ -89,9 +89,9 @@ def test_patchgan_receptive_output_and_gradients():
 def test_init_weights_statistics():
     G = build_generator("resnet_6blocks", ngf=16, norm="batch")
     init_weights(G, init_gain=0.02, generator=torch.Generator().manual_seed(0))
-    w = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, torch.nn.Conv2d)])
+    w = torch.cat([m.weight.detach().flatten() for m in G.modules() if isinstance(m, torch.nn.Conv2d)])
     assert abs(float(w.std()) - 0.02) < 0.001 and abs(float(w.mean())) < 0.001
-    bn = torch.cat([m.weight for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    bn = torch.cat([m.weight.detach() for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)])
     assert abs(float(bn.mean()) - 1) < 0.01
     assert all(float(m.bias.abs().sum()) == 0 for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))
 

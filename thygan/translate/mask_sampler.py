@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 from skimage.transform import rotate
 
 from thygan.errors import UserError
-from thygan.io.atomic import atomic_write_bytes
-from thygan.io.images import save_png
+from thygan.io.atomic import atomic_path, atomic_write_bytes
 from thygan.translate.masks import MASK_SUFFIXES, NucleusMask, input_to_rgb, read_mask, render_mask
 
 
@@ -102,7 +102,8 @@ class MaskSampler:
 def sample_mask_folder(masks_dir: str | Path, out: str | Path, *, num_types: int, count: int, size: int,
                        retype_prob: float = 0.3, gap: int = 1, seed: int = 0) -> list[Path]:
     """Draw ``count`` masks from the real masks in ``masks_dir``: ``out/sample{k:05d}.npz`` (inst_map,
-    inst_type, as HoVer-Net's fields) and a colour preview ``.png`` each; mask k uses seed + k."""
+    inst_type, as HoVer-Net's fields) and a colour preview ``sample{k:05d}_preview.jpg`` each (a JPEG so
+    that mask readers, which take .png type maps, never mistake it for a mask); mask k uses seed + k."""
     paths = sorted(p for p in Path(masks_dir).rglob("*") if p.suffix.lower() in MASK_SUFFIXES
                    and not p.name.startswith("."))
     if not paths:
@@ -121,5 +122,6 @@ def sample_mask_folder(masks_dir: str | Path, out: str | Path, *, num_types: int
         np.savez_compressed(buffer, inst_map=mask.inst_map,
                             inst_type=np.array([mask.types[i] for i in range(1, len(mask.types) + 1)], np.int32))
         written.append(atomic_write_bytes(out / f"sample{k:05d}.npz", buffer.getvalue()))
-        save_png(out / f"sample{k:05d}.png", input_to_rgb(render_mask(mask.stacked(), num_types)))
+        with atomic_path(out / f"sample{k:05d}_preview.jpg") as tmp:
+            Image.fromarray(input_to_rgb(render_mask(mask.stacked(), num_types))).save(tmp, format="JPEG", quality=95)
     return written
