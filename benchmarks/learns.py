@@ -148,10 +148,10 @@ def train_gan(opts, run_dir: Path, *, minutes: float) -> None:
     """Train until ``minutes`` of tick time are spent in total, resuming what an earlier call left."""
     from dnnlib.tee import Tee
     from thygan.io.atomic import atomic_write_text
+    from thygan.runs import latest_snapshot
     from thygan.stylegan.train_launch import StopFlag
     from thygan.stylegan.training_loop import training_loop
     from thygan.stylegan.training_options import options_to_json
-    from thygan.stylegan.training_state import latest_snapshot
 
     run_dir.mkdir(parents=True, exist_ok=True)
     options_file = run_dir / "training_options.json"
@@ -245,8 +245,7 @@ def sample_per_class(G, count: int) -> tuple[np.ndarray, np.ndarray]:
 def save_comparison_grid(path: Path, reals: np.ndarray, fakes: np.ndarray, reals_y: np.ndarray,
                          fakes_y: np.ndarray) -> None:
     """One row per class: GRID_COLUMNS reals, a gap, GRID_COLUMNS fakes; tiles enlarged to >= 64 px."""
-    from thygan.io.images import save_png
-    from thygan.viz.grid import image_grid
+    from thygan.io.images import image_grid, save_png
 
     def rows(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         picked = [images[labels == k][:GRID_COLUMNS] for k in range(len(CLASS_NAMES))]
@@ -311,8 +310,8 @@ def learns_command(outdir: str, minutes: float, seed: int, resolution: str, cfg:
 
     from thygan.io.atomic import atomic_write_text
     from thygan.io.checkpoint import load_checkpoint
+    from thygan.runs import latest_snapshot
     from thygan.stylegan.networks import Generator
-    from thygan.stylegan.training_state import latest_snapshot
 
     if threads:
         torch.set_num_threads(threads)

@@ -138,7 +138,8 @@ def time_config(cfg: str, resolution: int, *, device: str, workers: int, reps: i
     import torch
 
     from thygan.stylegan import training_artifacts as artifacts
-    from thygan.stylegan.training_loop import Progress, step_phases, update_ema
+    from thygan.stylegan.training_loop import step_phases, update_ema
+    from thygan.stylegan.training_state import Progress
     from thygan.stylegan.training_options import AugmentOptions
     from torch_utils import distributed
     from torch_utils.training_stats import StatsAccumulator

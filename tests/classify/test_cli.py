@@ -11,7 +11,7 @@ from tests.classify.conftest import train_args
 from tests.conftest import single_threaded
 from thygan.classify.options import TrainOptions
 from thygan.classify.run import launch_training
-from thygan.classify.train import STATE_FILE
+from thygan.classify.run_folder import STATE_FILE
 from thygan.cli.dlc_cv import dlc_cv_command
 from thygan.cli.dlc_eval import dlc_eval_command
 from thygan.cli.dlc_train import dlc_train_command

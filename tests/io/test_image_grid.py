@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from thygan.viz.grid import image_grid
+from thygan.io.images import image_grid
 
 
 def tiles(rows=2, cols=3, size=32, channels=3) -> np.ndarray:

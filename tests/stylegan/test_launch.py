@@ -14,11 +14,17 @@ from click.testing import CliRunner
 from thygan.cli.train import train_command
 from thygan.errors import UserError
 from thygan.io.checkpoint import load_checkpoint
-from thygan.stylegan.train_launch import REFERENCE_RESUME_URLS, resolve_options, resolve_resume_path, run_process
+from thygan.runs import latest_snapshot
+from thygan.stylegan.train_launch import (
+    REFERENCE_RESUME_URLS,
+    resolve_options,
+    resolve_resume_path,
+    train_in_run_folder,
+)
 from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_options import options_to_json
-from thygan.stylegan.training_state import latest_snapshot
 from torch_utils import distributed
+from torch_utils.launch import launch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,8 +138,10 @@ def test_every_process_group_gets_the_long_timeout(tiny_dataset, tmp_path, monke
         distributed.init_from_environment("cpu")
     opts, _ = resolve_options(cpu_flags(tiny_dataset))
     (tmp_path / "training_options.json").write_text(options_to_json(opts))
+    monkeypatch.setattr("torch.multiprocessing.spawn", lambda fn, args, nprocs: fn(0, *args))  # rank 0 here
+    monkeypatch.delenv("WORLD_SIZE")
     with pytest.raises(Joined):
-        run_process(0, 2, tmp_path, str(tmp_path / "init"))
+        launch(prepare=lambda: tmp_path, work=train_in_run_folder, processes=2, device_type="cpu")
     assert [call["timeout"] for call in calls] == [distributed.PROCESS_GROUP_TIMEOUT] * 2
 
 

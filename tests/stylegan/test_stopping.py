@@ -56,7 +56,7 @@ def test_resume_continues_with_the_runs_settings_but_fine_tunes_from_weights_alo
                        resume=str(finished_run))
     fresh, _ = resolve_options(TrainFlags(**{**flags.__dict__, "resume": None}))
     continued, desc = resolve_options(flags)
-    assert desc.endswith("-resumecustom") and continued.resume.endswith("network-snapshot-000000.safetensors")
+    assert desc.endswith("-resumecustom") and continued.resume.endswith("network-snapshot-000000.008.safetensors")
     assert continued.augment.speed_kimg == fresh.augment.speed_kimg and continued.ema_rampup == fresh.ema_rampup
     weights_only = tmp_path / "weights_only"
     weights_only.mkdir()

@@ -10,12 +10,13 @@ from click.testing import CliRunner
 
 from thygan.cli.train import train_command
 from thygan.io.checkpoint import load_checkpoint
+from thygan.runs import latest_snapshot
 from thygan.stylegan.networks import Discriminator, Generator
-from thygan.stylegan.train_launch import resolve_options, run_process
+from thygan.stylegan.train_launch import resolve_options, train_in_run_folder
 from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_loop import training_loop
 from thygan.stylegan.training_options import AugmentOptions, options_from_dict, options_to_dict, options_to_json
-from thygan.stylegan.training_state import latest_snapshot
+from torch_utils.launch import launch
 
 
 def tiny_options(data, **changes):
@@ -48,8 +49,11 @@ def test_training_writes_the_run_folder(tiny_dataset, tmp_path):
     # tick 0 after the first minibatch (as the reference), tick 1 after 2 more, tick 2 at the end
     assert progress.cur_nimg == 16 and progress.batch_idx == 4 and progress.tick == 3
     names = {p.name for p in run_dir.iterdir()}
-    assert {"reals.png", "fakes_init.png", "stats.jsonl", "network-snapshot-000000.safetensors",
-            "network-snapshot-000000.json", "training-state-000000.json"} <= names
+    # snapshots every 0.008 kimg: named to the image (000000.016 = 16 images), only the last state kept
+    assert {"reals.png", "fakes_init.png", "stats.jsonl", "network-snapshot-000000.004.safetensors",
+            "network-snapshot-000000.012.json", "network-snapshot-000000.016.safetensors",
+            "network-snapshot-000000.016.json", "training-state-000000.016.json"} <= names
+    assert not {"training-state-000000.004.json", "training-state-000000.012.json"} & names
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert [line["Progress/tick"]["mean"] for line in stats] == [0, 1, 2]
     assert [line["Progress/kimg"]["mean"] for line in stats] == pytest.approx([0.004, 0.012, 0.016])
@@ -177,8 +181,8 @@ def test_two_processes_match_one_process_with_accumulation(tiny_dataset, tmp_pat
         data = json.loads((run_dir / "training_options.json").read_text())
         data["total_kimg"] = 0.016
         (run_dir / "training_options.json").write_text(json.dumps(data))
-    run_process(0, 1, one, None)
-    torch.multiprocessing.spawn(run_process, args=(2, two, str(tmp_path / "init")), nprocs=2)
+    launch(prepare=lambda: one, work=train_in_run_folder, processes=1, device_type="cpu")
+    launch(prepare=lambda: two, work=train_in_run_folder, processes=2, device_type="cpu")
     a, b = final_weights(one), final_weights(two)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from thygan.io.checkpoint import load_checkpoint
-from thygan.stylegan.training_state import latest_snapshot, state_stem
+from thygan.runs import latest_snapshot, state_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,8 +38,7 @@ def assert_snapshot_loads(run_dir: Path) -> int:
     assert snapshot is not None
     loaded = load_checkpoint(snapshot)
     assert set(loaded.networks) == {"G", "D", "G_ema"}
-    kimg = int(snapshot.stem.rsplit("-", 1)[1])
-    state = load_checkpoint(state_stem(run_dir, kimg))
+    state = load_checkpoint(state_files(snapshot)[0])
     assert state.meta["extra"]["progress"]["cur_nimg"] == loaded.cur_nimg
     return loaded.cur_nimg
 

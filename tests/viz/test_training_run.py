@@ -13,7 +13,8 @@ from tests.conftest import single_threaded
 from tests.stylegan.conftest import write_tiny_dataset
 from tests.stylegan.test_training import tiny_options
 from thygan.errors import UserError
-from thygan.metrics.report import append_metric_jsonl, metric_record
+from thygan.metrics.report import metric_record
+from thygan.runs import append_metric_record
 from thygan.viz.training_run import (
     MIN_GRID_HEIGHT,
     class_names,
@@ -23,7 +24,6 @@ from thygan.viz.training_run import (
     metric_histories,
     plot_metric_over_kimg,
     plot_training_curves,
-    read_jsonl,
     read_metric,
     reals_vs_fakes,
     training_curves_figure,
@@ -134,7 +134,7 @@ def test_curves_of_a_real_run_match_its_stats(tiny_run, tmp_path):
 # --- metrics ------------------------------------------------------------------------------------
 
 def append(run_dir, name, results, kimg):
-    append_metric_jsonl(run_dir, metric_record(name, results, total_time=1.0, num_gpus=1,
+    append_metric_record(run_dir, metric_record(name, results, total_time=1.0, num_gpus=1,
                                                snapshot=f"network-snapshot-{kimg:06d}.safetensors"))
 
 
@@ -271,11 +271,3 @@ def test_missing_fakes_and_named_metric(tiny_run, tmp_path):
     with pytest.raises(UserError, match="metric-fid50k_full.jsonl: not found"):
         plot_metric_over_kimg(tiny_run, tmp_path / "out.png", metric="fid50k_full")
 
-
-def test_read_jsonl_skips_only_a_last_line_being_written(tmp_path):
-    path = tmp_path / "a.jsonl"
-    path.write_text('{"a": 1}\n\n{"b": 2}\n{"c"')
-    assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
-    path.write_text('{"a": 1}\n{"c"\n')
-    with pytest.raises(UserError, match="a.jsonl line 2: not valid JSON"):
-        read_jsonl(path)

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from thygan.classify.evaluate import METRICS_FILE, evaluate_model
-from thygan.classify.options import EvalOptions, TrainOptions, namespace_line, options_to_json
+from thygan.classify.options import EvalOptions, TrainOptions
 from thygan.classify.reports import comparison_plot, markdown_table, write_csv
-from thygan.classify.train import LOG_FILE, RESULTS_FILE, train_classifier, write_options
+from thygan.classify.run_folder import OPTIONS_FILE, options_match, read_results, start_run_folder
+from thygan.classify.train import train_classifier
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.sources.recipe import recipe_name
@@ -92,18 +93,15 @@ def _job_options(base: TrainOptions, out_dir: Path, recipe: str, fold: int, spli
 
 
 def _train_fold(opts: TrainOptions, run_dir: Path, echo: Callable[[str], None]) -> dict:
-    results_file = run_dir / RESULTS_FILE
-    if results_file.is_file():
+    results = read_results(run_dir)
+    if results is not None:
         echo(f"{run_dir}: trained already")
-        return json.loads(results_file.read_text())
-    if (run_dir / "options.json").is_file():
-        if (run_dir / "options.json").read_text() != options_to_json(opts):
+        return results
+    if (run_dir / OPTIONS_FILE).is_file():
+        if not options_match(run_dir, opts):
             raise UserError(f"--out_dir: {run_dir} was trained with other options; use another --out_dir")
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_options(run_dir, opts)
-        with open(run_dir / LOG_FILE, "a", encoding="utf-8") as file:
-            file.write(namespace_line(opts) + "\n")
+        start_run_folder(run_dir, opts)
     return train_classifier(opts, run_dir, echo=echo)
 
 

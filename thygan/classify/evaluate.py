@@ -25,10 +25,11 @@ from thygan.classify.patient_metrics import (
     summary_metrics,
 )
 from thygan.classify.reports import confusion_matrix_plot, write_csv
-from thygan.classify.train import RunLog, predict_probs
+from thygan.classify.train import predict_probs
 from thygan.data.splits import patient_sort_key
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.runs import RunLog
 
 LOG_FILE = "eval_log.txt"
 METRICS_FILE = "metrics.json"

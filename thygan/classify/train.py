@@ -29,6 +29,7 @@ from thygan.classify.data import (
     EvalDataset,
     ImageItem,
     TrainDataset,
+    check_image_sizes,
     class_names_of,
     collate_crops,
     label_counts,
@@ -37,34 +38,17 @@ from thygan.classify.data import (
     synthetic_items,
 )
 from thygan.classify.models import build_model, save_classifier
-from thygan.classify.options import TrainOptions, options_to_json
+from thygan.classify.options import TrainOptions
 from thygan.classify.reports import training_curves
+from thygan.classify.run_folder import LOG_FILE, load_state, save_state, write_results
 from thygan.data.labels import read_labels
 from thygan.data.splits import load_split
 from thygan.device import pick_device
 from thygan.errors import UserError
-from thygan.io.atomic import atomic_path, atomic_write_text
+from thygan.runs import RunLog
 from thygan.sources.recipe import read_recipe
 from thygan.sources.source import MaterialiseOptions
 from torch_utils import distributed
-
-STATE_FILE = "training-state.pt"
-RESULTS_FILE = "training_results.json"
-LOG_FILE = "train_log.txt"
-
-
-class RunLog:
-    """Lines to stdout and appended to the run's log file (rank 0 only)."""
-
-    def __init__(self, path: Path, *, enabled: bool = True, echo: Callable[[str], None] = print):
-        self.path, self.enabled, self.echo = path, enabled, echo
-
-    def __call__(self, line: str) -> None:
-        if not self.enabled:
-            return
-        self.echo(line)
-        with open(self.path, "a", encoding="utf-8") as file:
-            file.write(line + "\n")
 
 
 def epoch_line(epoch: int, epochs: int, batches: int, stats: dict[str, float], seconds: float) -> str:
@@ -103,6 +87,7 @@ def prepare_items(opts: TrainOptions, log: Callable[[str], None], *, materialise
             raise UserError(f"--split_file: {opts.split_file} has no '{key}' list (keys: {', '.join(split)})")
     train = real_items(opts.src_dir, table, split["train"], where=f"{opts.split_file} 'train'")
     val = real_items(opts.src_dir, table, split["val"], where=f"{opts.split_file} 'val'")
+    check_image_sizes(train + val, opts.crop_size)
     recipe = read_recipe(opts.gan_params, network=opts.gan_network)
     class_names = class_names_of(table)
     if recipe is not None:
@@ -117,6 +102,7 @@ def prepare_items(opts: TrainOptions, log: Callable[[str], None], *, materialise
         return RunItems(train, val, class_names, real, {})
     planned = recipe.plan(real)  # ratios and labels checked, counts known: nothing generated yet
     recipe.check()  # every source's network and classes, before the first image
+    recipe.check_crop(opts.crop_size)  # and the crop fits its images (not after generating them)
     if not materialise:
         return RunItems(train, val, class_names, real, planned)
     cache = Path(opts.gan_cache or Path(opts.out_dir) / "gan_cache")
@@ -207,16 +193,6 @@ def validate(model, items, opts: TrainOptions, device) -> tuple[float, float]:
     return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
 
-def _save_state(run_dir: Path, state: dict) -> None:
-    with atomic_path(run_dir / STATE_FILE) as tmp:
-        torch.save(state, tmp)
-
-
-def load_state(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / STATE_FILE
-    return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
-
-
 def _replace_best(run_dir: Path, previous: str | None, model, opts: TrainOptions, class_names, *, epoch: int,
                   val_loss: float, val_acc: float) -> str:
     stem = run_dir / f"vl_{val_loss:.4f}"
@@ -290,7 +266,7 @@ def train_classifier(opts: TrainOptions, run_dir: str | Path, *,
             best = {"file": file, "val_loss": val_loss, "epoch": epoch}
         early = should_stop_early(history["val_loss"], opts.es_pat)
         if info.rank == 0:
-            _save_state(run_dir, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_state(run_dir, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                   "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
                                   "best": best})
         if early:
@@ -305,11 +281,8 @@ def train_classifier(opts: TrainOptions, run_dir: str | Path, *,
                    epochs_run=len(history["val_loss"]), stopped_by=stopped, class_names=class_names,
                    train_images=len(train_items), val_images=len(val_items), finished=True)
     if info.rank == 0:
-        atomic_write_text(run_dir / RESULTS_FILE, json.dumps(results, indent=1) + "\n")
+        write_results(run_dir, results)
         training_curves(history, run_dir / "Training_Curves.png")
         log(f"best model: {best['file']} (epoch {best['epoch']}, val loss {best['val_loss']:.4f})")
     return results
 
-
-def write_options(run_dir: Path, opts: TrainOptions) -> None:
-    atomic_write_text(Path(run_dir) / "options.json", options_to_json(opts))

@@ -46,7 +46,7 @@ def dlc_eval_command(**flags):
     """
     from thygan.classify.evaluate import evaluate_model, prepare_evaluation
     from thygan.classify.options import EvalOptions
-    from thygan.classify.run import make_eval_dir
+    from thygan.classify.run_folder import make_eval_dir
 
     prepared = prepare_evaluation(EvalOptions(**flags))  # every input checked before the run folder exists
     run_dir = make_eval_dir(prepared.opts.out_dir, prepared.opts.run_id)

@@ -12,7 +12,6 @@ described in shared/reference/stylegan2_ada_pkl.md.
 import hashlib
 import io
 import pickle
-import re
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ import numpy as np
 import torch
 
 from dnnlib import Registry
+from dnnlib.run_dir import NETWORK_SNAPSHOT_PREFIX, parse_indexed_name
 from thygan.errors import UserError
 from thygan.io.checkpoint import save_checkpoint
 from thygan.io.rebuild import LoadedNetworks, build_network, default_registry, fill_network
 
 NETWORK_KEYS = ("G", "D", "G_ema")
 REFERENCE_CLASSES = {"Generator": "Generator", "Discriminator": "Discriminator"}  # reference -> registry
-_SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.pkl$")  # the reference names snapshots by kimg
 _NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy")
 _TYPED_STORAGES = ("FloatStorage", "HalfStorage", "DoubleStorage", "LongStorage", "IntStorage", "ByteStorage",
                    "BoolStorage")
@@ -215,8 +214,9 @@ def _init_kwargs(record: PersistentRecord, *, source: Path, what: str) -> dict[s
 
 def snapshot_kimg(path: str | Path) -> int | None:
     """kimg from the reference's file name ``network-snapshot-000400.pkl``; None for other names."""
-    match = _SNAPSHOT_NAME.search(Path(path).name)
-    return int(match.group(1)) if match else None
+    path = Path(path)
+    kimg = parse_indexed_name(path.name, NETWORK_SNAPSHOT_PREFIX) if path.suffix == ".pkl" else None
+    return None if kimg is None else int(kimg)
 
 
 def load_reference_pickle(path: str | Path, *, registry: Registry | None = None) -> LoadedNetworks:

@@ -13,9 +13,10 @@ from pathlib import Path
 from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.metrics.evaluate import Detectors, MetricOptions, check_real_counts, compute_metric
-from thygan.metrics.report import append_metric_jsonl, format_results, metric_record
+from thygan.metrics.report import format_results, metric_record
 from thygan.metrics.specs import MetricSpec
 from thygan.metrics.stats_cache import cache_dir
+from thygan.runs import append_metric_record
 
 
 @dataclass
@@ -145,7 +146,7 @@ def run_calc_job(job: CalcJob) -> list[dict]:
         record = metric_record(spec.name, results, total_time=time.time() - start, num_gpus=1,
                                snapshot=target.snapshot)
         print(json.dumps(record))
-        where = append_metric_jsonl(target.out_folder, record) if target.out_folder is not None else None
+        where = append_metric_record(target.out_folder, record) if target.out_folder is not None else None
         print(f"{spec.name}: {format_results(results)}  ({record['total_time_str']})"
               + (f" -> {where}" if where else ""))
         records.append(record)

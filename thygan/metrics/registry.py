@@ -12,12 +12,12 @@ from dnnlib import Registry
 from thygan.metrics.report import (
     add_to_tensorboard,
     add_to_training_stats,
-    append_metric_jsonl,
     format_results,
     metric_record,
     snapshot_kimg,
 )
 from thygan.metrics.specs import NAME_PATTERNS, MetricSpec, parse_metric_name
+from thygan.runs import append_metric_record
 
 __all__ = ["METRICS", "MetricTable", "metric_record", "run_metric_for_training", "unavailable_for_training"]
 
@@ -104,7 +104,7 @@ def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_
         return None
     record = metric_record(name, results, total_time=time.time() - start, num_gpus=1,
                            snapshot=Path(snapshot_path).name)
-    append_metric_jsonl(run_dir, record)
+    append_metric_record(run_dir, record)
     step = add_to_training_stats(run_dir, results)
     add_to_tensorboard(run_dir, results, step=snapshot_kimg(snapshot_path) if step is None else step)
     print(f"{name}: {format_results(results)}  ({record['total_time_str']})")

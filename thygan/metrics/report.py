@@ -2,14 +2,12 @@
 tick's ``stats.jsonl`` record and TensorBoard (``Metrics/<key>``, as the reference tags them)."""
 
 import json
-import re
 import time
 from pathlib import Path
 
 from dnnlib.duration import format_duration
 from thygan.io.atomic import atomic_write_text
-
-_SNAPSHOT_KIMG = re.compile(r"network-snapshot-(\d+)")
+from thygan.runs import NETWORK_SNAPSHOTS, STATS_FILE
 
 
 def metric_record(name: str, results: dict, *, total_time: float, num_gpus: int,
@@ -18,21 +16,6 @@ def metric_record(name: str, results: dict, *, total_time: float, num_gpus: int,
     return {"results": results, "metric": name, "total_time": total_time,
             "total_time_str": format_duration(total_time), "num_gpus": num_gpus, "snapshot_pkl": snapshot,
             "timestamp": time.time()}
-
-
-def _append_line(path: Path, line: str) -> None:
-    """Append one line atomically: readers see the old file or the old file plus the complete line."""
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    atomic_write_text(path, old + line + "\n")
-
-
-def append_metric_jsonl(folder: str | Path, record: dict) -> Path:
-    """Append ``record`` to ``<folder>/metric-<name>.jsonl``; returns that path."""
-    path = Path(folder) / f"metric-{record['metric']}.jsonl"
-    _append_line(path, json.dumps(record))
-    return path
 
 
 def format_results(results: dict) -> str:
@@ -45,7 +28,7 @@ def add_to_training_stats(run_dir: Path, results: dict) -> int | None:
     Returns:
         That tick's kimg (the TensorBoard step of its scalars), or None without a stats.jsonl.
     """
-    path = Path(run_dir) / "stats.jsonl"
+    path = Path(run_dir) / STATS_FILE
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     if not lines:
         return None
@@ -58,8 +41,8 @@ def add_to_training_stats(run_dir: Path, results: dict) -> int | None:
 
 
 def snapshot_kimg(snapshot_path: str | Path) -> int:
-    match = _SNAPSHOT_KIMG.search(Path(snapshot_path).name)
-    return int(match.group(1)) if match else 0
+    """The TensorBoard step of a snapshot's metrics: its whole kimg (0 for other names)."""
+    return int(NETWORK_SNAPSHOTS.index_of(snapshot_path) or 0)
 
 
 def add_to_tensorboard(run_dir: Path, results: dict, *, step: int) -> None:

@@ -19,6 +19,7 @@ from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.checks import check_pipeline
 from thygan.pipeline.config import PipelineConfig, config_to_dict, resolve_defaults
 from thygan.pipeline.steps import STEP_BUILDERS, STEP_NAMES, PipelineContext, Step
+from thygan.runs import latest_snapshot, numbered_runs, read_metric_records
 
 
 @dataclass
@@ -63,13 +64,11 @@ def _without_kimg(args: list[str]) -> list[str]:
 def _train_args_with_resume(step: Step, ctx: PipelineContext) -> list[str]:
     """An unfinished GAN run in OUTDIR/gan continues from its last snapshot, and so does a finished one
     asked for more kimg; a run with other options (preset, data, flags) starts afresh beside it."""
-    from thygan.stylegan.training_state import latest_snapshot
-
     previous = read_record(ctx.outdir, step.name)
     if previous is not None and _without_kimg(previous.command) != _without_kimg(step.args):
         print("   its options changed beyond --kimg: a new run (the earlier one stays in place)")
         return step.args
-    runs = sorted(p for p in (ctx.outdir / "gan").glob("*") if p.is_dir())
+    runs = numbered_runs(ctx.outdir / "gan")
     for run_dir in reversed(runs):
         if latest_snapshot(run_dir) is not None:
             print(f"   continuing the interrupted run {run_dir}")
@@ -79,11 +78,8 @@ def _train_args_with_resume(step: Step, ctx: PipelineContext) -> list[str]:
 
 def pick_network(run_dir: Path, metric: str | None) -> tuple[Path, str]:
     """The snapshot with the lowest value of the run's first metric (FID, KID), else the newest one."""
-    from thygan.stylegan.training_state import latest_snapshot
-
-    metric_file = run_dir / f"metric-{metric}.jsonl" if metric and metric != "none" else None
-    if metric_file is not None and metric_file.is_file():
-        records = [json.loads(line) for line in metric_file.read_text().splitlines() if line.strip()]
+    if metric and metric != "none":
+        records = read_metric_records(run_dir, metric)
         scored = [(next(iter(r["results"].values())), r["snapshot_pkl"]) for r in records if r.get("results")]
         scored = [(value, name) for value, name in scored if (run_dir / name).is_file()]
         if scored:
@@ -96,7 +92,7 @@ def pick_network(run_dir: Path, metric: str | None) -> tuple[Path, str]:
 
 
 def _after_training(ctx: PipelineContext) -> dict:
-    runs = sorted(p for p in (ctx.outdir / "gan").glob("*") if p.is_dir())
+    runs = numbered_runs(ctx.outdir / "gan")
     if not runs:
         raise UserError(f"pipeline: gan-train wrote no run folder under {ctx.outdir / 'gan'}")
     first_metric = ctx.config.gan.metrics.split(",")[0]

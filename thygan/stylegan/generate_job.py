@@ -159,7 +159,7 @@ def run_generate_job(job: GenerateJob) -> list[Path]:
 
 def _write_grid(G, seeds, classes, job, device, *, class_names: list[str] | None = None) -> Path:
     """One row per class, labelled with the class name (or index) in a left margin."""
-    from thygan.viz.grid import image_grid
+    from thygan.io.images import image_grid
 
     rows = []
     for choice in classes:

@@ -1,23 +1,19 @@
 """Start a training run: resolve options, make the run folder, then run the loop in one process, in
-``--gpus`` spawned processes, or in each process torchrun started. SIGINT/SIGTERM end the run with
+``--gpus`` spawned processes, or in each process torchrun started (torch_utils.launch). SIGINT/SIGTERM end the run with
 a final snapshot."""
 
 import dataclasses
-import json
-import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from dnnlib.run_dir import make_run_dir
-from dnnlib.tee import Tee
 from thygan.device import pick_device
 from thygan.errors import UserError
+from thygan.runs import latest_snapshot, new_run_dir, read_options, state_files, tee_to_log, write_options
 from thygan.stylegan.train_setup import TrainFlags, default_metrics, resolve_training_options
-from thygan.stylegan.training_options import TrainingOptions, options_from_dict, options_to_json
+from thygan.stylegan.training_options import OPTIONS_FILE, TrainingOptions, options_from_dict, options_to_json
+from torch_utils import distributed
+from torch_utils.launch import is_first_process, launch, torchrun_world_size
 
 
 class StopFlag:
@@ -63,21 +59,17 @@ def _probe_dataset(flags: TrainFlags):
     return dataset
 
 
-def torchrun_world_size() -> int | None:
-    """The number of processes torchrun started (its WORLD_SIZE), or None when not under torchrun."""
-    value = os.environ.get("WORLD_SIZE")
-    if value is None:
-        return None
+def _torchrun_world_size() -> int | None:
     try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"WORLD_SIZE={value!r} is not a process count (is this really a torchrun process?)") from None
+        return torchrun_world_size()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def reconcile_process_count(flags: TrainFlags) -> TrainFlags:
     """``flags`` with ``gpus`` set: torchrun's process count under torchrun (an explicit --gpus may
     only repeat it, since torchrun, not train.py, starts the processes there), else --gpus or 1."""
-    world_size = torchrun_world_size()
+    world_size = _torchrun_world_size()
     if world_size is None:
         return flags if flags.gpus is not None else dataclasses.replace(flags, gpus=1)
     if flags.gpus is not None and flags.gpus != world_size:
@@ -86,13 +78,8 @@ def reconcile_process_count(flags: TrainFlags) -> TrainFlags:
     return dataclasses.replace(flags, gpus=world_size)
 
 
-def _is_first_process() -> bool:
-    """Under torchrun every process resolves the options: only rank 0 speaks."""
-    return os.environ.get("RANK", "0") == "0"
-
-
 def _note(message: str) -> None:
-    if _is_first_process():
+    if is_first_process():  # under torchrun every process resolves the options: only rank 0 speaks
         print(f"note: {message}")
 
 
@@ -109,9 +96,7 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
         opts.kimg_per_tick = PRESETS.get(flags.cfg).kimg_per_tick
     if opts.resume:
         opts.resume = str(resolve_resume_path(opts.resume))
-        from thygan.stylegan.training_state import training_state_files
-
-        if training_state_files(opts.resume) is None:
+        if state_files(opts.resume) is None:
             # Fine-tuning from weights alone, as the reference's --resume: ADA reacts faster, no EMA ramp-up.
             # A snapshot with its training state continues the run instead, with the run's own settings.
             opts.augment.speed_kimg = 100
@@ -174,8 +159,6 @@ def _refuse_download(path: str) -> None:
 
 def resolve_resume_path(path: str) -> Path:
     """A run folder means its latest snapshot; files are taken as they are."""
-    from thygan.stylegan.training_state import latest_snapshot
-
     candidate = Path(path)
     if not candidate.exists():
         _refuse_download(path)
@@ -191,23 +174,26 @@ def resolve_resume_path(path: str) -> Path:
 
 def launch_training(flags: TrainFlags, *, outdir: str, dry_run: bool) -> None:
     opts, desc = resolve_options(flags)
-    first_process = _is_first_process()
-    if first_process:
+    if is_first_process():
         _print_summary(opts, outdir, desc)
-    if dry_run:
-        if first_process:
+        if dry_run:
             print("Dry run; exiting.")
+    if dry_run:
         return
-    if (torchrun_world_size() or 1) > 1:
-        _run_under_torchrun(opts, outdir, desc)
-        return
-    run_dir = make_run_dir(outdir, desc)
-    (run_dir / "training_options.json").write_text(options_to_json(opts))
-    print(f"Run folder: {run_dir}")
-    if opts.num_gpus == 1:
-        run_process(0, 1, run_dir, None)
-    else:
-        _spawn(opts.num_gpus, run_dir)
+
+    def prepare() -> Path:  # rank 0 only
+        run_dir = _new_run(outdir, desc, opts)
+        print(f"Run folder: {run_dir}")
+        return run_dir
+
+    launch(prepare=prepare, work=train_in_run_folder, processes=opts.num_gpus,
+           device_type="cuda" if opts.device.startswith("cuda") else "cpu")
+
+
+def _new_run(outdir: str, desc: str, opts: TrainingOptions) -> Path:
+    run_dir = new_run_dir(outdir, desc)
+    write_options(run_dir, options_to_json(opts), name=OPTIONS_FILE)
+    return run_dir
 
 
 def _print_summary(opts: TrainingOptions, outdir: str, desc: str) -> None:
@@ -221,47 +207,22 @@ def _print_summary(opts: TrainingOptions, outdir: str, desc: str) -> None:
           f"{opts.num_gpus} x {opts.batch_size // opts.num_gpus} per process in passes of {opts.batch_gpu})")
 
 
-def run_process(rank: int, world_size: int, run_dir: Path, init_file: str | None) -> None:
-    """Entry point of every training process (also the single-process case)."""
+def train_in_run_folder(run_dir: Path) -> None:
+    """What every training process runs (the launcher has joined it to the others): read the run's
+    options and train; rank 0's output is also teed to the run's log.txt."""
     from thygan.stylegan.training_loop import training_loop
-    from torch_utils import distributed
 
-    opts = options_from_dict(json.loads((Path(run_dir) / "training_options.json").read_text()))
-    if world_size > 1 and init_file is not None:
-        distributed.init_from_file(init_file, rank=rank, world_size=world_size, device_type=opts.device)
+    opts = options_from_dict(read_options(run_dir, name=OPTIONS_FILE))
     info = distributed.process_info()
     if opts.device == "cuda":
-        torch.cuda.set_device(info.local_rank)
         opts.device = f"cuda:{info.local_rank}"
     stop = StopFlag()
     previous = stop.install()
     try:
         if info.rank == 0:
-            with Tee(Path(run_dir) / "log.txt"):
+            with tee_to_log(run_dir):
                 training_loop(opts, run_dir, stop_requested=stop)
         else:
             training_loop(opts, run_dir, stop_requested=stop)
     finally:
         StopFlag.restore(previous)
-        if distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-def _spawn(num_processes: int, run_dir: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        init_file = os.path.abspath(os.path.join(tmp, ".torch_distributed_init"))
-        torch.multiprocessing.spawn(run_process, args=(num_processes, run_dir, init_file), nprocs=num_processes)
-
-
-def _run_under_torchrun(opts: TrainingOptions, outdir: str, desc: str) -> None:
-    from torch_utils import distributed
-
-    info = distributed.init_from_environment(opts.device)
-    holder = [None]
-    if info.rank == 0:
-        run_dir = make_run_dir(outdir, desc)
-        (run_dir / "training_options.json").write_text(options_to_json(opts))
-        holder[0] = str(run_dir)
-    torch.distributed.broadcast_object_list(holder, src=0)
-    run_process(info.rank, info.world_size, Path(holder[0]), None)
-

@@ -146,23 +146,24 @@ class GridSetup:
 
 
 def save_grid(path: Path, images: np.ndarray) -> None:
-    from thygan.io.images import save_png
-    from thygan.viz.grid import image_grid
+    from thygan.io.images import image_grid, save_png
 
     save_png(path, image_grid(images, padding=0))
 
 
 def tick_line(progress, timing: dict, augment_p: float, stats: dict) -> str:
-    """One fixed-width line per tick."""
-    def mean(name: str) -> float:
-        return stats.get(name, {}).get("mean", float("nan"))
+    """One fixed-width line per tick; ``-`` for a loss no phase computed in this tick (a lazy
+    regularization phase runs only every G/D_reg_interval minibatches)."""
+    def mean(name: str, spec: str) -> str:
+        entry = stats.get(name)
+        return format(entry["mean"], spec) if entry and entry.get("n", 1) > 0 else format("-", spec[:2] + "s")
 
     return (f"tick {progress.tick:<5d} kimg {progress.cur_nimg / 1000:<8.1f} "
             f"time {format_duration(timing['total_sec']):<9s} sec/tick {timing['sec_per_tick']:<7.1f} "
             f"sec/kimg {timing['sec_per_kimg']:<7.2f} cpumem {timing['cpumem_gb']:<5.2f} "
             f"gpumem {timing['gpumem_gb']:<5.2f} augment {augment_p:<6.3f} "
-            f"loss/G {mean('Loss/G/loss'):<6.3f} loss/D {mean('Loss/D/loss'):<6.3f} "
-            f"r1 {mean('Loss/r1_penalty'):<7.4f} pl {mean('Loss/pl_penalty'):.4f}")
+            f"loss/G {mean('Loss/G/loss', '<6.3f')} loss/D {mean('Loss/D/loss', '<6.3f')} "
+            f"r1 {mean('Loss/r1_penalty', '<7.4f')} pl {mean('Loss/pl_penalty', '.4f')}").rstrip()
 
 
 def open_tensorboard(run_dir: Path):

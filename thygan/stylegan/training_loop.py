@@ -20,10 +20,12 @@ import numpy as np
 import psutil
 import torch
 
+from thygan.stylegan import training_artifacts as artifacts
 from thygan.stylegan.loss import StyleGAN2Loss
 from thygan.stylegan.networks import Discriminator, Generator
 from thygan.stylegan.summary import format_parameter_table
 from thygan.stylegan.training_options import TrainingOptions
+from thygan.stylegan.training_state import Progress, resume_training, save_snapshot
 from torch_utils import distributed
 from torch_utils.training_stats import StatsAccumulator
 
@@ -34,14 +36,6 @@ class Phase:
     module: torch.nn.Module      # the network this phase updates
     opt: torch.optim.Optimizer   # shared by the main and reg phase of one network
     interval: int                # run when batch_idx % interval == 0
-
-
-@dataclass
-class Progress:
-    cur_nimg: int = 0            # real images shown to D so far
-    batch_idx: int = 0           # minibatches done
-    tick: int = 0                # ticks done
-    tick_start_nimg: int = 0     # cur_nimg when the current tick began
 
 
 def derive_seed(*numbers: int) -> int:
@@ -155,9 +149,6 @@ def adjust_augment_p(augment_pipe, ada_stats: StatsAccumulator, opts: TrainingOp
 def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int | None = None,
                   stop_requested=lambda: False) -> Progress:
     """Train until ``opts.total_kimg`` (or ``max_steps`` minibatches, or a stop request)."""
-    from thygan.stylegan import training_artifacts as artifacts
-    from thygan.stylegan.training_state import load_training_state, save_snapshot
-
     run_dir = Path(run_dir)
     start_time = time.time()
     device = torch.device(opts.device)
@@ -183,8 +174,8 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
     progress = Progress()
     ada_stats = StatsAccumulator(device)
     if opts.resume:
-        progress = load_training_state(opts.resume, G=G, D=D, G_ema=G_ema, phases=phases, loss=loss,
-                                       augment_pipe=augment_pipe, ada_stats=ada_stats, device=device)
+        progress = resume_training(opts.resume, G=G, D=D, G_ema=G_ema, phases=phases, loss=loss,
+                                   augment_pipe=augment_pipe, ada_stats=ada_stats, device=device)
         if is_main:
             print(f"resumed from {opts.resume} at kimg {progress.cur_nimg / 1000:.1f}")
     if is_main:

@@ -11,6 +11,8 @@ from typing import Any
 
 from thygan.stylegan.loss import LossConfig
 
+OPTIONS_FILE = "training_options.json"  # in the run folder, as the reference names it
+
 
 @dataclass
 class DataOptions:

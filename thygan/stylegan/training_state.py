@@ -1,149 +1,59 @@
-"""Snapshots of a run: the user-facing ``network-snapshot-NNNNNN`` (G, D, G_ema, augment p) and, beside
-it, the ``training-state-NNNNNN`` that resumes the run exactly (optimizers, pl_mean, ADA statistics,
-counters). Both are thygan checkpoints (safetensors + JSON), written atomically; only the latest
-training state is kept, since it is as large as the networks twice over.
+"""What a StyleGAN2-ADA snapshot holds: the user-facing ``network-snapshot-NNNNNN`` (G, D, G_ema, augment
+p, class names, options) and the ``training-state-NNNNNN`` that resumes the run exactly (both
+optimizers, pl_mean, ADA statistics, the loop's counters). Names, pairing, atomicity and the choice of
+the newest complete pair belong to thygan.runs.snapshots; this module says what goes in them.
 
-A pair counts as complete once both JSON files exist (a checkpoint's JSON is written last), so a
-process killed at any moment leaves the previous complete pair as the one ``--resume`` picks. A pair
-rewritten under the same name (ticks under 1 kimg, or a final snapshot in the kimg of the last one) is
-first set aside as ``*.prev``, snapshot JSON first; ``latest_snapshot`` puts it back when the rewrite
-did not finish, and drops it when it did.
+Snapshots are named by whole kimg as the reference's, except in runs that snapshot more often than
+every kimg (e.g. ``--kimg=0.016``): there the name carries kimg to the image (``000000.016``).
 """
 
-import re
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from thygan.errors import UserError
-from thygan.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
-from thygan.stylegan.training_options import options_to_dict
-
-SNAPSHOT_PATTERN = re.compile(r"^network-snapshot-(\d+)\.json$")
-
-
-def snapshot_stem(run_dir: Path, kimg: int) -> Path:
-    return Path(run_dir) / f"network-snapshot-{kimg:06d}"
+from thygan.io.checkpoint import save_checkpoint
+from thygan.io.network_file import load_network_file
+from thygan.runs import kimg_index, load_training_state, recover_set_aside, save_training_state, state_files, write_pair
+from thygan.stylegan.training_options import TrainingOptions, options_to_dict
 
 
-def state_stem(run_dir: Path, kimg: int) -> Path:
-    return Path(run_dir) / f"training-state-{kimg:06d}"
+@dataclass
+class Progress:
+    cur_nimg: int = 0            # real images shown to D so far
+    batch_idx: int = 0           # minibatches done
+    tick: int = 0                # ticks done
+    tick_start_nimg: int = 0     # cur_nimg when the current tick began
 
 
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    state = opt.state_dict()
-    tensors = {f"{idx}.{name}": value for idx, slots in state["state"].items() for name, value in slots.items()
-               if torch.is_tensor(value)}
-    return tensors, {"param_groups": state["param_groups"]}
+def snapshots_every_kimg(opts: TrainingOptions) -> bool:
+    """Whether whole-kimg names keep this run's snapshots apart (else they carry kimg to the image)."""
+    return opts.total_kimg >= 1 and opts.kimg_per_tick * opts.network_snapshot_ticks >= 1
 
 
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], layout: dict) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": layout["param_groups"]})
-
-
-def save_snapshot(run_dir: Path, *, opts, G, D, G_ema, phases, loss, augment_pipe, progress, ada_stats,
-                  class_names) -> Path:
+def save_snapshot(run_dir: Path, *, opts: TrainingOptions, G, D, G_ema, phases, loss, augment_pipe,
+                  progress: Progress, ada_stats, class_names) -> Path:
     """Write the training state, then the network snapshot; returns the snapshot's .safetensors path."""
-    kimg = progress.cur_nimg // 1000
+    index, decimals = kimg_index(progress.cur_nimg, fractional=not snapshots_every_kimg(opts))
     optimizers = {phase.name[0]: phase.opt for phase in phases}  # 'G' and 'D' share one optimizer each
-    extra_tensors, layouts = {}, {}
-    for net_name, opt in optimizers.items():
-        extra_tensors[f"{net_name}_opt"], layouts[f"{net_name}_opt"] = _flatten_optimizer(opt)
-    extra_tensors["loss"] = {"pl_mean": loss.pl_mean}
-    extra_tensors["ada_stats"] = ada_stats.state_dict()
     augment = {"p": augment_pipe.p} if augment_pipe is not None else {}
-    if augment:
-        extra_tensors["augment_pipe"] = augment
     counters = {"cur_nimg": progress.cur_nimg, "batch_idx": progress.batch_idx, "tick": progress.tick,
                 "tick_start_nimg": progress.tick_start_nimg}
-    set_aside = _set_aside_pair(run_dir, kimg)
-    save_checkpoint(state_stem(run_dir, kimg), networks={}, extra_tensors=extra_tensors, cur_nimg=progress.cur_nimg,
-                    extra={"progress": counters, "optimizers": layouts})
-    weights, _ = save_checkpoint(snapshot_stem(run_dir, kimg), networks={"G": G, "D": D, "G_ema": G_ema},
-                                 extra_tensors={"augment_pipe": augment} if augment else None,
-                                 class_names=class_names, training_options=options_to_dict(opts),
-                                 cur_nimg=progress.cur_nimg, extra={"progress": counters})
-    for path in set_aside:
-        path.unlink(missing_ok=True)
-    _remove_older_states(run_dir, keep=kimg)
-    return weights
+    tensors = {"loss": {"pl_mean": loss.pl_mean}, "ada_stats": ada_stats.state_dict(), "augment_pipe": augment}
+    stem = write_pair(
+        run_dir, index, decimals=decimals,
+        write_state=lambda stem: save_training_state(stem, optimizers=optimizers, tensors=tensors, counters=counters,
+                                                     cur_nimg=progress.cur_nimg),
+        write_snapshot=lambda stem: save_checkpoint(stem, networks={"G": G, "D": D, "G_ema": G_ema},
+                                                    extra_tensors={"augment_pipe": augment} if augment else None,
+                                                    class_names=class_names, training_options=options_to_dict(opts),
+                                                    cur_nimg=progress.cur_nimg, extra={"progress": counters}))
+    return stem.with_name(stem.name + ".safetensors")
 
 
-def _pair_files(run_dir: Path, kimg: int) -> list[Path]:
-    """The files of a snapshot pair, the commit marker (the snapshot's JSON) first."""
-    snapshot_weights, snapshot_json = checkpoint_paths(snapshot_stem(run_dir, kimg))
-    state_weights, state_json = checkpoint_paths(state_stem(run_dir, kimg))
-    return [snapshot_json, snapshot_weights, state_json, state_weights]
-
-
-def _prev(path: Path) -> Path:
-    return path.with_name(path.name + ".prev")
-
-
-def _set_aside_pair(run_dir: Path, kimg: int) -> list[Path]:
-    """Rename an existing pair of this name to ``*.prev`` (each rename atomic); returns the new names."""
-    moved = []
-    for path in _pair_files(run_dir, kimg):
-        if path.exists():
-            path.replace(_prev(path))
-            moved.append(_prev(path))
-    return moved
-
-
-def _recover_set_aside(run_dir: Path) -> None:
-    """Finish what a killed rewrite left: keep the new pair if its snapshot JSON landed, else restore."""
-    for prev_json in Path(run_dir).glob("network-snapshot-*.json.prev"):
-        kimg = int(re.search(r"(\d+)", prev_json.name).group(1))
-        files = _pair_files(run_dir, kimg)
-        rewrite_finished = files[0].exists()
-        for path in files:
-            if _prev(path).exists():
-                if rewrite_finished:
-                    _prev(path).unlink()
-                else:
-                    _prev(path).replace(path)
-
-
-def _remove_older_states(run_dir: Path, *, keep: int) -> None:
-    for path in Path(run_dir).glob("training-state-*.*"):
-        match = re.match(r"^training-state-(\d+)\.", path.name)
-        if match and int(match.group(1)) != keep:
-            path.unlink(missing_ok=True)
-
-
-def latest_snapshot(run_dir: Path) -> Path | None:
-    """The newest complete network snapshot in a run folder (preferring ones with a training state)."""
-    _recover_set_aside(run_dir)
-    complete = []
-    for path in Path(run_dir).iterdir():
-        match = SNAPSHOT_PATTERN.match(path.name)
-        if match and checkpoint_paths(path)[0].exists():
-            kimg = int(match.group(1))
-            has_state = all(p.exists() for p in checkpoint_paths(state_stem(run_dir, kimg)))
-            complete.append((has_state, kimg, path.with_suffix(".safetensors")))
-    return max(complete)[2] if complete else None
-
-
-def training_state_files(snapshot: str | Path) -> tuple[Path, Path] | None:
-    """The training state saved beside a network snapshot, or None (a .pkl, or weights only)."""
-    match = re.search(r"network-snapshot-(\d+)", Path(snapshot).name)
-    if match is None:
-        return None
-    files = checkpoint_paths(state_stem(Path(snapshot).parent, int(match.group(1))))
-    return files if all(p.exists() for p in files) else None
-
-
-def load_training_state(path: str | Path, *, G, D, G_ema, phases, loss, augment_pipe, ada_stats, device):
+def resume_training(path: str | Path, *, G, D, G_ema, phases, loss, augment_pipe, ada_stats, device) -> Progress:
     """Load weights (and, when the training state is beside the snapshot, everything else)."""
-    from thygan.io.network_file import load_network_file
-    from thygan.stylegan.training_loop import Progress
-
     if not str(path).endswith(".pkl"):
-        _recover_set_aside(Path(path).parent)
+        recover_set_aside(Path(path).parent)
     loaded = load_network_file(path)
     for name, module in (("G", G), ("D", D), ("G_ema", G_ema)):
         source = loaded.networks.get(name)
@@ -157,18 +67,14 @@ def load_training_state(path: str | Path, *, G, D, G_ema, phases, loss, augment_
     if str(path).endswith(".pkl"):
         print("note: reference .pkl resumes weights only (optimizer state and counters start fresh)")
         return Progress()
-    state_files = training_state_files(path)
-    if state_files is None:
+    files = state_files(path)
+    if files is None:
         print(f"note: no training state beside {path}; resuming weights only, counters from the snapshot")
         nimg = loaded.cur_nimg or 0
         return Progress(cur_nimg=nimg, tick_start_nimg=nimg)
-    state = load_checkpoint(state_files[0])
-    layouts = state.meta["extra"]["optimizers"]
-    optimizers = {phase.name[0]: phase.opt for phase in phases}
-    for net_name, opt in optimizers.items():
-        _restore_optimizer(opt, state.extra_tensors.get(f"{net_name}_opt", {}), layouts[f"{net_name}_opt"])
-    loss.pl_mean.copy_(state.extra_tensors["loss"]["pl_mean"].to(device))
-    ada_stats.load_state_dict(state.extra_tensors.get("ada_stats", {}))
-    if augment_pipe is not None and "augment_pipe" in state.extra_tensors:
-        augment_pipe.p.copy_(state.extra_tensors["augment_pipe"]["p"].to(device))
-    return Progress(**state.meta["extra"]["progress"])
+    counters, tensors = load_training_state(files[0], optimizers={phase.name[0]: phase.opt for phase in phases})
+    loss.pl_mean.copy_(tensors["loss"]["pl_mean"].to(device))
+    ada_stats.load_state_dict(tensors.get("ada_stats", {}))
+    if augment_pipe is not None and "augment_pipe" in tensors:
+        augment_pipe.p.copy_(tensors["augment_pipe"]["p"].to(device))
+    return Progress(**counters)

@@ -24,8 +24,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from thygan.data.image_files import ImageFiles, decode_image
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_bytes, atomic_write_text
-from thygan.io.images import save_png
-from thygan.viz.grid import image_grid
+from thygan.io.images import image_grid, save_png
 
 GRID_SIDE = 192  # px: thumbnail side in the side-by-side grid
 

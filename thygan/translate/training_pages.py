@@ -13,9 +13,8 @@ import numpy as np
 import torch
 
 from thygan.io.atomic import atomic_write_text
-from thygan.io.images import save_png
+from thygan.io.images import image_grid, save_png
 from thygan.translate.masks import input_to_rgb
-from thygan.viz.grid import image_grid
 
 WEB_DIR = "web"
 
