@@ -1,0 +1,245 @@
+"""HoVer-Net training, top to bottom: the reference's two phases (``models/hovernet/opt.py``).
+
+Phase 1 trains the decoders with the encoder frozen, phase 2 everything; each phase starts a fresh Adam
+(lr 1e-4, betas 0.9/0.999) stepped down 10x every ``lr_step`` epochs (the reference's StepLR(25)). Loss:
+MONAI's ``HoVerNetLoss`` with the reference's weights (all 1; MONAI weights the HV MSE by 2).
+
+Each epoch: one fixed-width log line (stdout + log.txt), the same numbers in stats.jsonl and TensorBoard,
+an overlay PNG of predictions on a few images, and a snapshot pair in the run folder (thygan.runs:
+``hovernet-snapshot-NNNNNN`` for users, ``training-state-NNNNNN`` to resume exactly, RNG included).
+Single process: a torchrun launch would train independent copies, so it is not offered yet.
+"""
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.apps.pathology.losses import HoVerNetLoss
+
+from thygan import runs
+from thygan.device import pick_device
+from thygan.errors import UserError
+from thygan.io.checkpoint import load_checkpoint, save_checkpoint
+from thygan.segment.data import read_dataset
+from thygan.segment.networks import MODES, NETWORKS, HoVerNet
+from thygan.segment.overlay import draw_overlay, read_type_info
+from thygan.segment.patches import PatchDataset
+from thygan.segment.predict import segment_image
+from thygan.segment.stats import instance_stats
+from thygan.segment.weights import load_encoder
+
+NAMES = runs.SnapshotNames(snapshot="hovernet-snapshot", state="training-state")
+
+
+@dataclass
+class SegmentOptions:
+    """Everything a run needs; saved as options.json before work starts."""
+
+    data: str = ""                      # training data folder (see thygan.segment.data)
+    valid: str | None = None            # held-out data scored each epoch (PQ, AJI, Dice), or None
+    outdir: str = "runs-segment"        # parent of the numbered run folders
+    name: str = "hovernet"              # run folder suffix
+    mode: str = "original"              # 'original' (270 -> 80) or 'fast' (256 -> 164)
+    nr_types: int = 0                   # nucleus types incl. background; 0 = segmentation only
+    width: float = 1.0                  # channel multiplier (1 = reference)
+    blocks: list[int] = field(default_factory=lambda: [3, 4, 6, 3])  # residual units per encoder group
+    input_size: int | None = None       # px; None = the mode's (270 / 256)
+    epochs: list[int] = field(default_factory=lambda: [50, 50])       # phase 1 (frozen encoder), phase 2
+    batch: list[int] = field(default_factory=lambda: [16, 4])         # batch size per phase
+    lr: float = 1e-4                    # Adam learning rate at the start of each phase
+    lr_step: int = 25                   # epochs between 10x decays
+    patches_per_epoch: int | None = None  # random windows per epoch; None = one per output-size grid cell
+    pretrained: str | None = None       # ImageNet encoder file, or None
+    pretrained_layout: str = "preact"   # 'preact' (hover_net .tar) or 'torchvision'
+    type_info: str | None = None        # type_info.json for overlay colours
+    seed: int = 10                      # the reference's seed
+    workers: int = 0                    # data loader processes
+    device: str = "auto"                # 'auto', 'cpu', 'cuda', 'cuda:1', ...
+    overlay_images: int = 2             # images drawn in each epoch's overlay PNG
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SegmentOptions":
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise UserError(f"options: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+    def resolved(self) -> "SegmentOptions":
+        if self.mode not in MODES:
+            raise UserError(f"--mode: expected one of {sorted(MODES)}, got {self.mode!r}")
+        return dataclasses.replace(self, input_size=self.input_size or MODES[self.mode]["input"])
+
+
+def build_network(opts: SegmentOptions) -> HoVerNet:
+    return HoVerNet(mode=opts.mode, nr_types=opts.nr_types, width=opts.width, blocks=tuple(opts.blocks))
+
+
+def phase_of(epoch: int, epochs: list[int]) -> tuple[int, int]:
+    """(phase index 0/1, epoch within the phase) of a 0-based global epoch."""
+    return (0, epoch) if epoch < epochs[0] else (1, epoch - epochs[0])
+
+
+def _one_hot(x: torch.Tensor, n: int) -> torch.Tensor:
+    return F.one_hot(x, n).permute(0, 3, 1, 2).float()
+
+
+def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, stop_after_epochs: int | None = None,
+                  verbose: bool = True) -> Path:
+    """Train (or resume the run in ``run_dir``) and return the run folder."""
+    from thygan.progress import progress  # tqdm on a terminal, plain lines in logs
+
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        opts = SegmentOptions.from_dict(runs.read_options(run_dir))
+    opts = opts.resolved()
+    device = pick_device(opts.device)
+    samples = read_dataset(opts.data, nr_types=opts.nr_types)  # before the run folder: bad data makes none
+    valid = read_dataset(opts.valid, nr_types=opts.nr_types) if opts.valid else []
+    torch.manual_seed(opts.seed)
+    net = build_network(opts).to(device)
+    output_size = net.output_size(opts.input_size)
+    if output_size < 1:
+        raise UserError(f"--input-size {opts.input_size}: too small for mode {opts.mode} (no output pixels)")
+    if opts.pretrained and run_dir is None:
+        load_encoder(net, opts.pretrained, layout=opts.pretrained_layout)
+    if run_dir is None:
+        run_dir = runs.new_run_dir(opts.outdir, opts.name)
+        runs.write_options(run_dir, dataclasses.asdict(opts))
+    type_info = read_type_info(opts.type_info, opts.nr_types) if opts.nr_types else None
+    length = opts.patches_per_epoch or sum(math.ceil(s.inst.shape[0] / output_size) *
+                                           math.ceil(s.inst.shape[1] / output_size) for s in samples)
+    dataset = PatchDataset(samples, input_size=opts.input_size, output_size=output_size, length=length,
+                           seed=opts.seed)
+    loss_fn = HoVerNetLoss(lambda_hv_mse=1.0)  # reference weights: all 1
+    opt = torch.optim.Adam(net.parameters(), lr=opts.lr, betas=(0.9, 0.999))
+
+    start_epoch = 0
+    last = runs.latest_snapshot(run_dir, names=NAMES)
+    if last is not None:
+        state = runs.state_files(last, names=NAMES)
+        if state is None:
+            raise UserError(f"{last}: no training state beside it; cannot resume {run_dir}")
+        counters, tensors = runs.load_training_state(state[0], optimizers={"net": opt})
+        net.load_state_dict(load_checkpoint(last, registry=NETWORKS).networks["net"].state_dict())
+        torch.set_rng_state(tensors["rng"]["cpu"])
+        start_epoch = int(counters["epoch"])
+        print(f"Resuming {run_dir} after epoch {start_epoch}")
+
+    total = sum(opts.epochs)
+    end_epoch = total if stop_after_epochs is None else min(total, start_epoch + stop_after_epochs)
+    log = runs.RunLog(run_dir / "log.txt")
+    if start_epoch == 0:
+        log(json.dumps(dataclasses.asdict(opts), indent=2))
+    writer = _tensorboard(run_dir)
+    start_time = time.time()
+    for epoch in range(start_epoch, end_epoch):
+        phase, phase_epoch = phase_of(epoch, opts.epochs)
+        if phase == 1 and phase_epoch == 0:
+            opt = torch.optim.Adam(net.parameters(), lr=opts.lr, betas=(0.9, 0.999))  # phase 2: fresh Adam
+        lr = opts.lr * 0.1 ** (phase_epoch // opts.lr_step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        for p in net.encoder_parameters():
+            p.requires_grad_(phase == 1)
+        dataset.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch[phase], shuffle=False,
+                                             num_workers=opts.workers, drop_last=len(dataset) > opts.batch[phase])
+        net.train()
+        sums, count, epoch_start = {"loss": 0.0}, 0, time.time()
+        for batch in progress(loader, desc=f"epoch {epoch + 1}/{total}", unit="batch", leave=False,
+                              disable=not verbose):
+            out = net(batch["image"].to(device))
+            pred = {"nucleus_prediction": out["np"], "horizontal_vertical": out["hv"]}
+            target = {"nucleus_prediction": _one_hot(batch["np"].to(device), 2),
+                      "horizontal_vertical": batch["hv"].to(device)}
+            if opts.nr_types:
+                pred["type_prediction"] = out["tp"]
+                target["type_prediction"] = _one_hot(batch["tp"].to(device), opts.nr_types)
+            loss = loss_fn(pred, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums["loss"] += float(loss) * len(batch["image"])
+            count += len(batch["image"])
+        means = {k: v / max(count, 1) for k, v in sums.items()}
+        scores = _validate(net, valid, opts.input_size, output_size, device) if valid else {}
+        seconds = time.time() - epoch_start
+        log(f"epoch {epoch + 1:<4d} phase {phase + 1}  lr {lr:.0e}  time {_duration(time.time() - start_time):<8s} "
+            f"sec/epoch {seconds:<7.1f} loss {means['loss']:<7.4f}"
+            + "".join(f"  {k} {v:.4f}" for k, v in scores.items()))
+        runs.append_line(run_dir / runs.STATS_FILE, json.dumps(
+            {"epoch": epoch + 1, "phase": phase + 1, "lr": lr, "sec_per_epoch": seconds, **means, **scores}))
+        overlay = _overlay(net, valid or samples, opts, output_size, device, type_info)
+        _write_png(run_dir / f"overlay-{epoch + 1:06d}.png", overlay)
+        if writer is not None:
+            for k, v in {**means, **scores, "lr": lr}.items():
+                writer.add_scalar(f"Epoch/{k}", v, epoch + 1)
+            writer.add_image("overlay", overlay, epoch + 1, dataformats="HWC")
+            writer.flush()
+        _save(run_dir, epoch + 1, net, opt, opts, output_size)
+    if writer is not None:
+        writer.close()
+    return run_dir
+
+
+def _validate(net, samples, input_size, output_size, device) -> dict[str, float]:
+    scores = [instance_stats(s.inst, segment_image(net, s.image, input_size=input_size, output_size=output_size,
+                                                   device=device)[0]) for s in samples]
+    with np.errstate(all="ignore"):
+        return {k: float(np.nanmean([s[k] for s in scores])) for k in ("pq", "aji", "dice")}
+
+
+def _overlay(net, samples, opts, output_size, device, type_info) -> np.ndarray:
+    """Predicted contours on the first images side by side (cropped to a common size)."""
+    panels = []
+    for s in samples[:opts.overlay_images]:
+        _, records, _ = segment_image(net, s.image, input_size=opts.input_size, output_size=output_size,
+                                      device=device)
+        panels.append(draw_overlay(s.image, records, type_info))
+    h = min(p.shape[0] for p in panels)
+    w = min(p.shape[1] for p in panels)
+    return np.concatenate([p[:h, :w] for p in panels], axis=1)
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    from thygan.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def _save(run_dir: Path, epoch: int, net, opt, opts: SegmentOptions, output_size: int) -> None:
+    extra = {"input_size": opts.input_size, "output_size": output_size, "epoch": epoch, "type_info": opts.type_info}
+    runs.write_pair(run_dir, epoch, names=NAMES,
+                    write_state=lambda stem: runs.save_training_state(
+                        stem, optimizers={"net": opt}, tensors={"rng": {"cpu": torch.get_rng_state()}},
+                        counters={"epoch": epoch}),
+                    write_snapshot=lambda stem: save_checkpoint(
+                        stem, networks={"net": net}, registry=NETWORKS, training_options=dataclasses.asdict(opts),
+                        extra=extra))
+    previous = NAMES.snapshot_stem(run_dir, epoch - 1)  # keep the newest snapshot only (it carries the run)
+    for path in (previous.with_name(previous.name + ".safetensors"), previous.with_name(previous.name + ".json")):
+        path.unlink(missing_ok=True)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        print(f"Skipping TensorBoard: {exc}")
+        return None
+    return SummaryWriter(str(run_dir))
