@@ -13,10 +13,17 @@ type by majority vote of the TP argmax inside the instance (background votes ign
 ``type_prob`` that class's pixel share.
 """
 
+import warnings
+
 import cv2
 import numpy as np
-from monai.apps.pathology.transforms import (GenerateDistanceMap, GenerateInstanceBorder, GenerateWatershedMarkers,
-                                             GenerateWatershedMask, Watershed)
+from monai.apps.pathology.transforms import (
+    GenerateDistanceMap,
+    GenerateInstanceBorder,
+    GenerateWatershedMarkers,
+    GenerateWatershedMask,
+    Watershed,
+)
 from monai.transforms import FillHoles
 from scipy import ndimage
 
@@ -40,15 +47,17 @@ _WATERSHED = Watershed(connectivity=1)
 
 def instance_map(np_prob: np.ndarray, hv: np.ndarray) -> np.ndarray:
     """Instances from the NP nucleus probability [H, W] and the HV maps [2, H, W] -> [H, W] int32."""
-    mask = _MASK(np.asarray(np_prob, np.float32)[None])
-    if not mask.any():
-        return np.zeros(np_prob.shape, np.int32)
-    try:
-        border = _BORDER(mask, np.asarray(hv, np.float32))
-    except ValueError:  # flat HV map (MONAI refuses to normalise it): no border anywhere
-        border = np.zeros_like(mask, dtype=np.float32)
-    distance = _DISTANCE(mask, border)
-    markers = _MARKERS(mask, border)
+    with warnings.catch_warnings():  # MONAI 1.6 calls remove_small_objects(min_size=...), deprecated in skimage
+        warnings.simplefilter("ignore", FutureWarning)
+        mask = _MASK(np.asarray(np_prob, np.float32)[None])
+        if not mask.any():
+            return np.zeros(np_prob.shape, np.int32)
+        try:
+            border = _BORDER(mask, np.asarray(hv, np.float32))
+        except ValueError:  # flat HV map (MONAI refuses to normalise it): no border anywhere
+            border = np.zeros_like(mask, dtype=np.float32)
+        distance = _DISTANCE(mask, border)
+        markers = _MARKERS(mask, border)
     return np.asarray(_WATERSHED(distance, mask, markers))[0].astype(np.int32)
 
 

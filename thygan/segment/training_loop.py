@@ -165,7 +165,7 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums["loss"] += float(loss) * len(batch["image"])
+            sums["loss"] += loss.item() * len(batch["image"])
             count += len(batch["image"])
         means = {k: v / max(count, 1) for k, v in sums.items()}
         scores = _validate(net, valid, opts.input_size, output_size, device) if valid else {}
