@@ -23,6 +23,7 @@ COMMANDS = {
     "dlc-train": "thygan.cli.dlc_train:dlc_train_command",
     "dlc-eval": "thygan.cli.dlc_eval:dlc_eval_command",
     "dlc-cv": "thygan.cli.dlc_cv:dlc_cv_command",
+    "segment": "thygan.cli.segment:segment_command",
     "translate": "thygan.cli.translate:translate_command",
 }
 

@@ -173,3 +173,29 @@ def load_encoder(net: HoVerNet, path: str | Path, *, layout: str = "preact") -> 
         raise UserError(f"{path}: no encoder tensor fits the network (expected a {layout} ResNet-50 at width 1)")
     net.load_state_dict(usable, strict=False)
     return len(usable)
+
+
+def load_model(path: str | Path, *, mode: str | None = None, nr_types: int | None = None
+               ) -> tuple[HoVerNet, int, dict]:
+    """A network for inference from our checkpoint (.safetensors/.json) or a reference ``.tar``.
+
+    Returns:
+        (network in eval mode, input side in px, the checkpoint's extra metadata).
+    """
+    from thygan.io.checkpoint import load_checkpoint
+    from thygan.segment.networks import MODES, NETWORKS
+
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json") or not path.suffix:
+        loaded = load_checkpoint(path, registry=NETWORKS)
+        if "net" not in loaded.networks:
+            raise UserError(f"{path}: no 'net' network (expected a hovernet-snapshot from thygan segment train)")
+        net = loaded.networks["net"]
+        for name, want in (("mode", mode), ("nr_types", nr_types)):
+            if want is not None and want != getattr(net, name):
+                raise UserError(f"{path}: a checkpoint with {name}={getattr(net, name)}, but {name}={want} "
+                                f"was asked for")
+        extra = loaded.meta.get("extra", {})
+        return net.eval(), int(extra.get("input_size") or MODES[net.mode]["input"]), extra
+    net = load_reference_checkpoint(path, mode=mode, nr_types=nr_types)
+    return net.eval(), MODES[net.mode]["input"], {}
