@@ -83,6 +83,20 @@ def check_image_sizes(items: list[ImageItem], crop_size: int, *, what: str = "--
                         f"(e.g. {path}: {width} x {height} px); use a crop of at most {min(width, height)} px")
 
 
+def check_split_images(src_dir: str | os.PathLike, table: LabelTable, split_files: list[Path], crop_size: int) -> None:
+    """Every image of every split file exists, has a label and fits the crop: what dlc-cv checks before
+    its first fold (each fold's training checks its own split again)."""
+    from thygan.data.splits import load_split
+
+    seen: dict[str, ImageItem] = {}
+    for path in split_files:
+        for key, names in load_split(path, table).items():
+            todo = [name for name in names if name not in seen]
+            for item, name in zip(real_items(src_dir, table, todo, where=f"{path} '{key}'"), todo, strict=True):
+                seen[name] = item
+    check_image_sizes(list(seen.values()), crop_size)
+
+
 def _check_size(image: np.ndarray, crop_size: int, path: Path) -> None:
     if min(image.shape[:2]) < crop_size:
         raise UserError(f"{path}: {image.shape[1]} x {image.shape[0]} px is smaller than --crop_size {crop_size}")

@@ -42,7 +42,9 @@ def dlc_cv_command(split_dir, folds, inner, recipes, ext_labels, ext_src_dir, ex
     """
     from dnnlib import parse_num_range
     from thygan.classify.cv import ExternalSet, find_split_files, run_cv
+    from thygan.classify.data import check_split_images
     from thygan.classify.options import TrainOptions
+    from thygan.data.labels import read_labels
     from thygan.errors import UserError
     from thygan.sources.recipe import read_recipe
 
@@ -56,10 +58,12 @@ def dlc_cv_command(split_dir, folds, inner, recipes, ext_labels, ext_src_dir, ex
     for recipe in recipe_list:  # every recipe (networks and classes too) checked before hours of training start
         if (parsed := read_recipe(recipe, network=flags["gan_network"])) is not None:
             parsed.check()
+            parsed.check_crop(flags["crop_size"])
     if (ext_labels is None) != (ext_src_dir is None):
         raise UserError("--ext_labels, --ext_src_dir: give both for an external evaluation, or neither")
     external = ExternalSet(ext_name, ext_src_dir, ext_labels, ext_split) if ext_labels else None
     split_files = find_split_files(split_dir, fold_list, inner=inner)
+    check_split_images(flags["src_dir"], read_labels(flags["labels"]), list(split_files.values()), flags["crop_size"])
     out_dir = flags["out_dir"]
     base = TrainOptions(split_file="", run_id="", gan_params=None, **flags)
     run_cv(base, split_files=split_files, recipes=recipe_list, out_dir=out_dir, external=external,

@@ -199,6 +199,9 @@ class GanSource(SyntheticSource):
             self._G = loaded.networks["G_ema"]
         return self._G
 
+    def image_side(self) -> int:
+        return self.generator().img_resolution
+
     def check(self) -> None:
         G, path = self.generator(), self.network_path()
         if G.c_dim == 0:

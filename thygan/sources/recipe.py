@@ -50,6 +50,15 @@ class Recipe:
         for source in self.sources:
             source.check()
 
+    def check_crop(self, crop_size: int, *, flag: str = "--crop_size") -> None:
+        """Refuse a crop larger than a source's images (a 512 px crop of a 64 px GAN image), before any."""
+        for source in self.sources:
+            side = source.image_side()
+            if side is not None and side < crop_size:
+                raise UserError(f"{flag}: {crop_size} px crops do not fit the {side} px images of {self.source} "
+                                f"({source.describe()}); use {flag} {side} or less, or a generator of "
+                                f"{crop_size} px or more")
+
     def materialise(self, real_counts: dict[int, int], options: MaterialiseOptions) -> list[SyntheticItem]:
         """Every source's images, made or taken from the cache; one count line per source in the log."""
         self.check()

@@ -74,6 +74,11 @@ class SyntheticSource:
         """A few words for logs, e.g. ``gan models/gan_bi.pkl``."""
         return self.kind
 
+    def image_side(self) -> int | None:
+        """Side in px of the square images it makes, where known before making them (None otherwise):
+        the classifier's crop is checked against it before any image is made."""
+        return None
+
 
 def resolve_file(path: str, context: EntryContext, *, exists: Callable[[Path], bool] = Path.is_file) -> Path | None:
     """``path`` as written (from the working directory), else beside the recipe; None if neither exists."""
