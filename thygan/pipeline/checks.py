@@ -2,6 +2,8 @@
 seconds, not the hours of the steps before the one it would break:
 
 - every input file and folder the pipeline file names exists;
+- every recipe parses (files and inline ones: seeds, classes, kinds); its network and classes are
+  checked by dlc-cv once the GAN exists, still before the first fold;
 - the splits it would make are possible for the labels' patients (the check of ``thygan splits``),
   and the classifier's folds are among them;
 - the classifier's crops fit the synthetic images (a 512 px crop cannot be cut from a 64 px GAN
@@ -13,8 +15,15 @@ Each problem is one UserError line naming the key of the pipeline file.
 from collections.abc import Callable
 from pathlib import Path
 
+from dnnlib import parse_num_range
+from thygan.data.labels import read_labels
+from thygan.data.splits import plan_splits
 from thygan.errors import UserError
+from thygan.io.checkpoint import checkpoint_paths
+from thygan.io.network_file import load_network_file
 from thygan.pipeline.config import PipelineConfig
+from thygan.sources.recipe import is_no_recipe, parse_recipe, read_recipe
+from thygan.stylegan.networks import NETWORKS
 
 SPLIT_FLAGS = ("splits.folds", "splits.inner_folds")
 
@@ -22,6 +31,7 @@ SPLIT_FLAGS = ("splits.folds", "splits.inner_folds")
 def check_pipeline(config: PipelineConfig, *, warn: Callable[[str], None] = print) -> None:
     """Raise UserError for the first problem found; ``warn`` receives one line per scale mismatch."""
     _check_inputs(config)
+    _check_recipes(config)
     _check_folds(config)
     _check_crops(config, warn)
 
@@ -36,8 +46,6 @@ def _exists(key: str, value: str | None, *, folder: bool | None, expected: str) 
 
 
 def _network_exists(key: str, value: str) -> None:
-    from thygan.io.checkpoint import checkpoint_paths
-
     path = Path(value)
     if not (path.is_file() or checkpoint_paths(path)[0].is_file()):
         raise UserError(f"pipeline: {key}: {path} does not exist (expected a .pkl or a checkpoint's .safetensors)")
@@ -62,12 +70,22 @@ def _check_inputs(config: PipelineConfig) -> None:
     _exists("classifier.ext_split", classifier.ext_split, folder=False, expected="a split file")
 
 
+def _check_recipes(config: PipelineConfig) -> None:
+    classifier = config.classifier
+    if classifier is None:
+        return
+    for index, recipe in enumerate(classifier.recipes):
+        if isinstance(recipe, dict):  # the network is filled in as steps.recipe_paths does
+            body = {key: value for key, value in recipe.items() if key != "name"}
+            if "sources" not in body:
+                body.setdefault("network", "<the pipeline's generator>")
+            parse_recipe(body, name=str(recipe["name"]), source=f"pipeline: classifier.recipes[{index}]")
+        elif not is_no_recipe(recipe) and "{" not in recipe:
+            read_recipe(recipe)
+
+
 def _check_folds(config: PipelineConfig) -> None:
     """The folds the splits step would make, planned on the labels (the tiles of a sample do not exist yet)."""
-    from dnnlib import parse_num_range
-    from thygan.data.labels import read_labels
-    from thygan.data.splits import plan_splits
-
     splits, classifier = config.splits, config.classifier
     if classifier is None or splits.split_dir or config.dataset.sample is not None or not config.dataset.labels:
         return
@@ -87,9 +105,7 @@ def gan_image_side(config: PipelineConfig) -> tuple[int | None, str]:
     """(side of the synthetic images in px, where that number comes from); None where unknown before running."""
     gan, dataset = config.gan, config.dataset
     if gan is not None and gan.network:
-        from thygan.io.network_file import load_network_file
-
-        loaded = load_network_file(gan.network)
+        loaded = load_network_file(gan.network, registry=NETWORKS)
         G = loaded.networks.get("G_ema") or loaded.networks.get("G")
         return (G.img_resolution, f"gan.network {gan.network}") if G is not None else (None, "")
     if dataset.resolution:
