@@ -9,6 +9,7 @@ in this order, and only the last one makes images:
 4. ``materialise`` - write the images (and masks) into the content-keyed cache, or reuse them.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,31 +45,31 @@ class MaterialiseOptions:
     log: Callable[[str], None] = print                # receives the per-source count lines
 
 
-class SyntheticSource:
-    """Base class of the source kinds; a kind overrides every method below."""
+class SyntheticSource(ABC):
+    """Base class of the source kinds; a kind implements every abstract method below."""
 
     kind: ClassVar[str] = ""   # the registry name, set by the kind module
 
     @classmethod
+    @abstractmethod
     def from_entry(cls, entry: dict[str, Any], context: EntryContext) -> "SyntheticSource":
         """Validate ``entry`` (the JSON object, ``kind`` removed); raise UserError naming ``context.where``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def labels(self) -> set[int]:
         """Downstream labels the source can add (checked against the run's label table)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def plan(self, real_counts: dict[int, int]) -> dict[int, int]:
         """Images per downstream label, given the real training images per label; generates nothing."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check(self) -> None:
         """Everything ``materialise`` will need, checked now (e.g. the generator has the classes)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def materialise(self, real_counts: dict[int, int], options: MaterialiseOptions) -> list[SyntheticItem]:
         """Make (or reuse) the images in ``options.cache_dir``; log one count line per class or part."""
-        raise NotImplementedError
 
     def describe(self) -> str:
         """A few words for logs, e.g. ``gan models/gan_bi.pkl``."""
