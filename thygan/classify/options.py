@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thygan.errors import UserError
+from thygan.io.json_file import read_json
 
 
 @dataclass
@@ -77,10 +78,7 @@ def options_from_dict(cls, content: dict, *, source: str = "options"):
 
 
 def read_options(cls, path: str | Path):
-    try:
-        content = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read options ({exc})") from None
+    content = read_json(path, what="options")
     return options_from_dict(cls, content, source=str(path))
 
 

@@ -23,6 +23,7 @@ from thygan.data.tile_origin import TileOrigin, origins_json, read_origins
 from thygan.data.tiling import source_files
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.io.json_file import read_json
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,7 @@ def _json_rows(data: dict, key: str, min_len: int, source: str) -> list[list] | 
 def read_labels_json(path: str | os.PathLike) -> LabelTable:
     """Read the study's / dataset_tool's labels JSON (``labels`` and/or ``meta``, ``class_names``)."""
     source = str(path)
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{source}: cannot read labels JSON ({exc})") from None
+    data = read_json(path, what="labels JSON")
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a JSON object with 'labels' and/or 'meta'")
     labels = _json_rows(data, "labels", 2, source)

@@ -28,6 +28,7 @@ import numpy as np
 from thygan.data.labels import LabelTable
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.io.json_file import read_json
 
 SET_NAMES = ("train", "val", "test")
 
@@ -193,10 +194,7 @@ def load_split(path: str | os.PathLike, table: LabelTable) -> dict[str, list[str
         UserError: Unreadable file, unknown ids, an empty set, or an image or patient in two sets.
     """
     path = Path(path)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read split file ({exc})") from None
+    content = read_json(path, what="split file")
     if not isinstance(content, dict) or not content or not all(isinstance(v, list) for v in content.values()):
         raise UserError(f"{path}: expected an object of lists such as {{\"train\": [...], \"val\": [...]}}")
     groups = table.by_patient()

@@ -13,6 +13,7 @@ from dnnlib.run_dir import make_run_dir, run_id_of
 from dnnlib.tee import Tee
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.io.json_file import read_json
 
 GAN_RUN_DIGITS = 5          # the reference's 00000-desc
 CLASSIFIER_RUN_DIGITS = 3   # the study's generate_id: 000-cv0_mc100
@@ -44,12 +45,7 @@ def write_options(run_dir: str | Path, options: dict | str, *, name: str = "opti
 def read_options(run_dir: str | Path, *, name: str = "options.json") -> dict:
     """The options a run wrote; a ``UserError`` naming the file when missing or malformed."""
     path = Path(run_dir) / name
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a readable JSON file ({exc})") from None
+    data = read_json(path, what="the run's options", missing="not found")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object")
     return data

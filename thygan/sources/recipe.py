@@ -13,13 +13,13 @@ validates it; :meth:`Recipe.check` then checks every source (networks, classes) 
 :meth:`Recipe.materialise` makes the images, so a bad entry costs no generated image.
 """
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from thygan.errors import UserError
+from thygan.io.json_file import read_json
 from thygan.sources.registry import DEFAULT_KIND, SOURCE_KINDS
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
@@ -121,10 +121,5 @@ def read_recipe(path: str | os.PathLike | None, *, network: str | None = None) -
     if is_no_recipe(path):
         return None
     path = Path(path)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such gan_params file (give a recipe JSON, or None)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read gan_params JSON ({exc})") from None
+    content = read_json(path, what="gan_params JSON", missing="no such gan_params file (give a recipe JSON, or None)")
     return parse_recipe(content, name=path.stem, source=str(path), folder=path.parent, network=network)
