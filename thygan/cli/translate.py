@@ -104,8 +104,10 @@ def translate_command() -> None:
               help="Continue the run in this folder from its newest snapshot (its options.json applies).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to train; auto = cuda when available.")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="INT",
+              help="Processes, one per GPU (or sharing the CPU cores); under torchrun, its processes instead.")
 @click.option("-n", "--dry-run", is_flag=True, help="Check the options and data, print them, and exit.")
-def train_command(resume, device, dry_run, **kwargs):
+def train_command(resume, device, gpus, dry_run, **kwargs):
     """Train CycleGAN or pix2pix (the reference's train.py options; checkpoints as safetensors).
 
     \b
@@ -113,12 +115,13 @@ def train_command(resume, device, dry_run, **kwargs):
       thygan translate train --dataroot ihc2he/ --name ihc2he --model cycle_gan
       thygan translate train --dataroot masks2he/ --model pix2pix --dataset_mode paired --mask_types 5
       thygan translate train --resume runs-translate/00003-ihc2he
+      torchrun --nproc_per_node=4 -m thygan translate train --dataroot ihc2he/ --device cuda
     """
     import json
 
     from thygan.errors import UserError
     from thygan.translate.options import TranslateOptions, resolve_options
-    from thygan.translate.training_loop import make_dataset, training_loop
+    from thygan.translate.training_loop import launch_training, make_dataset
 
     opts = TranslateOptions(device=device, **kwargs)
     if resume is None and not opts.dataroot:
@@ -129,7 +132,7 @@ def train_command(resume, device, dry_run, **kwargs):
         print(json.dumps(resolved.to_dict(), indent=2))
         print(f"{len(dataset)} items per epoch; dry run, exiting.")
         return
-    run_dir = training_loop(opts, run_dir=resume)
+    run_dir = launch_training(opts, resume=resume, gpus=gpus)
     print(f"Run folder: {run_dir}")
 
 

@@ -119,7 +119,7 @@ class CycleGANModel(TranslationModel):
         _average_gradients([D_A, D_B])
         self.opt_D.step()
         losses.update(D_A=loss_D_A, D_B=loss_D_B)
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {k: v.item() for k, v in losses.items()}
 
 
 class Pix2PixModel(TranslationModel):
@@ -148,5 +148,5 @@ class Pix2PixModel(TranslationModel):
         (loss_GAN + loss_L1).backward()
         _average_gradients([G])
         self.opt_G.step()
-        return {"G_GAN": float(loss_GAN), "G_L1": float(loss_L1), "D_real": float(loss_real),
-                "D_fake": float(loss_fake)}
+        return {"G_GAN": loss_GAN.item(), "G_L1": loss_L1.item(), "D_real": loss_real.item(),
+                "D_fake": loss_fake.item()}

@@ -6,12 +6,14 @@ stats.jsonl, TensorBoard), a progress grid and HTML page, and a snapshot pair (t
 user-facing ``translate-snapshot-NNNNNN`` (all networks; kept every ``save_epoch_freq`` epochs and at
 the end) and the ``training-state`` that resumes exactly (optimizers, image pools, RNG states).
 
-Under torchrun (or the shared launcher) each process takes every world_size-th item of the epoch's
-order and gradients are averaged over processes after each backward pass; rank 0 writes. Gradients
-are reduced by hand rather than through DistributedDataParallel because CycleGAN calls each
-generator several times per step, which DDP's one-forward-per-backward bookkeeping does not allow.
+Under torchrun or in spawned processes (``launch_training``, through torch_utils.launch) each process
+takes every world_size-th item of the epoch's order and gradients are averaged over processes after
+each backward pass; rank 0 writes. Gradients are reduced by hand rather than through
+DistributedDataParallel because CycleGAN calls each generator several times per step, which DDP's
+one-forward-per-backward bookkeeping does not allow.
 """
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from thygan.translate.options import TranslateOptions, resolve_options
 from thygan.translate.schedulers import lr_factor, set_lr
 from thygan.translate.training_pages import display_batch, write_epoch_page
 from torch_utils import distributed
+from torch_utils.launch import launch
 
 NAMES = runs.SnapshotNames(snapshot="translate-snapshot", state="training-state")
 NUM_DISPLAY = 4  # fixed images shown in each epoch's grid
@@ -83,6 +86,30 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def prepare_run_dir(opts: TranslateOptions) -> Path:
+    """Check the options and data, then make the numbered run folder with its options.json."""
+    opts = resolve_options(opts)
+    make_dataset(opts)  # bad data makes no folder
+    run_dir = runs.new_run_dir(opts.outdir, opts.name)
+    runs.write_options(run_dir, opts.to_dict())
+    return run_dir
+
+
+def _work(run_dir: str, verbose: bool = True) -> None:
+    training_loop(TranslateOptions(), run_dir=run_dir, verbose=verbose)
+
+
+def launch_training(opts: TranslateOptions, *, resume: str | Path | None = None, gpus: int = 1,
+                    verbose: bool = True) -> Path:
+    """Train in this process, in ``gpus`` spawned processes (DDP-style, gloo on CPU / nccl on CUDA) or in
+    each process torchrun started, through torch_utils.launch; returns the run folder."""
+    device_type = pick_device(opts.device).type
+    prepare = (lambda: str(resume)) if resume is not None else (lambda: str(prepare_run_dir(opts)))
+    run_dir, _ = launch(prepare=prepare, work=functools.partial(_work, verbose=verbose), processes=gpus,
+                        device_type=device_type)
+    return Path(run_dir)
+
+
 def training_loop(opts: TranslateOptions, *, run_dir: str | Path | None = None,
                   stop_after_epochs: int | None = None, verbose: bool = True) -> Path:
     """Train (or resume, when ``run_dir`` holds a snapshot) and return the run folder.
@@ -94,19 +121,18 @@ def training_loop(opts: TranslateOptions, *, run_dir: str | Path | None = None,
         verbose: Progress bars.
     """
     proc = distributed.process_info()
-    device = pick_device(opts.device)
-    if device.type == "cuda":
-        device = torch.device("cuda", proc.local_rank)
     if run_dir is not None:
         run_dir = Path(run_dir)
         opts = TranslateOptions.from_dict(runs.read_options(run_dir))
     opts = resolve_options(opts)
-    dataset = make_dataset(opts)  # before the run folder: bad data makes no folder
+    device = pick_device(opts.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", proc.local_rank)
+    dataset = make_dataset(opts)
     if run_dir is None:
-        if proc.rank == 0:
-            run_dir = runs.new_run_dir(opts.outdir, opts.name)
-            runs.write_options(run_dir, opts.to_dict())
-        run_dir = _from_rank0(run_dir)
+        if proc.world_size > 1:
+            raise UserError("a multi-process run needs its folder made first (launch_training does that)")
+        run_dir = prepare_run_dir(opts)
     torch.manual_seed(opts.seed + proc.rank)
     nets = build_networks(opts, seed=opts.seed)
     for net in nets.values():
@@ -214,17 +240,6 @@ def _save(run_dir: Path, epoch: int, opts: TranslateOptions, model, device: torc
         stem = NAMES.snapshot_stem(run_dir, epoch - 1)
         for path in (stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")):
             path.unlink(missing_ok=True)
-
-
-def _from_rank0(value):
-    """Rank 0's ``value`` in every process (itself without a process group)."""
-    if not distributed.is_initialized():
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _gather_rng(state: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
