@@ -3,7 +3,9 @@
 # its real images plus a gan_params recipe's synthetic ones (dlc_main.py), then evaluates the best
 # model on the fold's test patients (dlc_eval.py). Submit from the thygan checkout:
 # `qsub shell_scr/sge/dlc_folds.sh` (all folds) or `qsub -t 3 shell_scr/sge/dlc_folds.sh` (fold 2).
-# Re-submitting resumes an interrupted training and re-uses a finished one.
+# Re-submitting resumes an interrupted training and re-uses a finished one. A fold on several GPUs
+# or hosts: GPUS=N with `-l gpu=N` (and the cores), a parallel environment spanning hosts as in
+# train_gan.sh; one torchrun launcher per host (shell_scr/nodes.sh), DDP over all of them.
 #
 # ---- scheduler: put your e-mail address; h_vmem is per core ------------------------------------------
 #$ -cwd
@@ -20,6 +22,7 @@
 set -e
 # ---- settings: edit here, or override at submission (qsub -v RECIPE=...,RECIPE_NAME=...) -------------
 THYGAN_DIR=${THYGAN_DIR:-$PWD}                          # the thygan checkout (-cwd: where qsub ran)
+GPUS=${GPUS:-1}                                         # dlc_main.py processes per node; must equal `-l gpu`
 SRC_DIR=${SRC_DIR:-all_imgs/TharunThompson/}            # the images named in LABELS
 LABELS=${LABELS:-data/labels/bi_dataset.json}           # labels with patients and diagnoses ("meta")
 SPLITS=${SPLITS:-data}                                  # what `thygan splits --dest` wrote (cv_splits/...)
@@ -41,13 +44,14 @@ SPLIT=$SPLITS/cv_splits/cv${FOLD}_splits/cv_split_${FOLD}_0.json
 
 source "$THYGAN_DIR/shell_scr/env.sh"
 source "$THYGAN_DIR/shell_scr/runs.sh"
+source "$THYGAN_DIR/shell_scr/nodes.sh"
 
 model=$(best_dlc_model "$OUT_DIR" "$RUN_ID")
 if [ -n "$model" ]; then
     echo "fold $FOLD was trained already: $model"
 else
-    python dlc_main.py --src_dir="$SRC_DIR" --labels="$LABELS" --out_dir="$OUT_DIR" --split_file="$SPLIT" \
-        --run_id="$RUN_ID" --batch_size="$BATCH_SIZE" --lr="$LR" --gan_params="$RECIPE" \
+    torchrun_on_nodes "$GPUS" dlc_main.py --src_dir="$SRC_DIR" --labels="$LABELS" --out_dir="$OUT_DIR" \
+        --split_file="$SPLIT" --run_id="$RUN_ID" --batch_size="$BATCH_SIZE" --lr="$LR" --gan_params="$RECIPE" \
         --gan_network="$GAN_NETWORK"
     model=$(best_dlc_model "$OUT_DIR" "$RUN_ID")
 fi

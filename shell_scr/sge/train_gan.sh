@@ -2,7 +2,10 @@
 # Train the conditional StyleGAN2-ADA of the thyroid study (paper512, 25000 kimg) on 4 GPUs: one
 # torchrun process per GPU. Submit from the thygan checkout: `qsub shell_scr/sge/train_gan.sh`.
 # Re-submitting continues the newest run under OUTDIR from its latest snapshot.
-# train_gan_1gpu.sh and train_gan_8gpu.sh run this script with other resources.
+# train_gan_1gpu.sh and train_gan_8gpu.sh run this script with other resources. More nodes: a
+# parallel environment that hands out whole hosts (your site names it; it needs control_slaves
+# for qrsh -inherit) in place of smp, e.g. `qsub -pe <pe> 64` for two hosts of 32 cores: one
+# torchrun launcher per host of $PE_HOSTFILE, joined by a c10d rendezvous (shell_scr/nodes.sh).
 #
 # ---- scheduler: put your e-mail address; 8 cores per GPU; h_vmem is per core -------------------------
 #$ -cwd
@@ -18,7 +21,7 @@
 set -e
 # ---- settings: edit here, or override at submission (qsub -v DATA=...,OUTDIR=...) ---------------------
 THYGAN_DIR=${THYGAN_DIR:-$PWD}              # the thygan checkout (-cwd: where qsub ran)
-GPUS=${GPUS:-4}                             # torchrun processes; must equal `-l gpu` above
+GPUS=${GPUS:-4}                             # torchrun processes per node; must equal `-l gpu`
 DATA=${DATA:-datasets/tt_mc_512.zip}        # dataset_tool.py output with its dataset.json labels
 OUTDIR=${OUTDIR:-training-runs/gan_mc}      # one folder per experiment: its newest run is resumed
 CFG=${CFG:-paper512}                        # train.py --cfg preset
@@ -29,6 +32,7 @@ METRICS=${METRICS:-fid50k_full}             # at every snapshot (the lowest FID 
 
 source "$THYGAN_DIR/shell_scr/env.sh"
 source "$THYGAN_DIR/shell_scr/runs.sh"
+source "$THYGAN_DIR/shell_scr/nodes.sh"
 
 resume=$(newest_gan_run "$OUTDIR")
 if [ -n "$resume" ]; then
@@ -40,7 +44,8 @@ if [ -n "$resume" ]; then
     echo "resuming $resume from its snapshot at kimg $done_kimg"
 fi
 
-torchrun --standalone --nproc_per_node="$GPUS" train.py --outdir="$OUTDIR" --gpus="$GPUS" \
+NODES=$(job_node_count)
+torchrun_on_nodes "$GPUS" train.py --outdir="$OUTDIR" --gpus="$((NODES * GPUS))" \
     --data="$DATA" --cfg="$CFG" --cond=1 --mirror=1 --kimg="$KIMG" --snap="$SNAP" \
     --metrics="$METRICS" ${resume:+--resume="$resume"}
 

@@ -3,13 +3,15 @@
 # its real images plus a gan_params recipe's synthetic ones (dlc_main.py), then evaluates the best
 # model on the fold's test patients (dlc_eval.py). Submit from the thygan checkout:
 # `sbatch shell_scr/slurm/dlc_folds.sh` (all folds) or `sbatch --array=2 shell_scr/slurm/dlc_folds.sh` (fold 2).
-# Re-submitting resumes an interrupted training and re-uses a finished one.
+# Re-submitting resumes an interrupted training and re-uses a finished one. A fold on several GPUs
+# or nodes: GPUS=N with --gres=gpu:N (and --cpus-per-task), --nodes=M; one torchrun launcher per
+# node (shell_scr/nodes.sh), DDP over all of them.
 #
 # ---- scheduler: put your partition and e-mail address -----------------------------------------------
 #SBATCH --job-name=thygan-dlc
 #SBATCH --partition=gpu
 #SBATCH --nodes=1
-#SBATCH --ntasks=1
+#SBATCH --ntasks-per-node=1
 #SBATCH --array=0-4
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
@@ -22,6 +24,7 @@
 set -e
 # ---- settings: edit here, or override at submission (RECIPE=... RECIPE_NAME=... sbatch ...) ----------
 THYGAN_DIR=${THYGAN_DIR:-$PWD}                          # the thygan checkout (where sbatch ran)
+GPUS=${GPUS:-1}                                         # dlc_main.py processes per node; must equal --gres=gpu:N
 SRC_DIR=${SRC_DIR:-all_imgs/TharunThompson/}            # the images named in LABELS
 LABELS=${LABELS:-data/labels/bi_dataset.json}           # labels with patients and diagnoses ("meta")
 SPLITS=${SPLITS:-data}                                  # what `thygan splits --dest` wrote (cv_splits/...)
@@ -43,13 +46,14 @@ SPLIT=$SPLITS/cv_splits/cv${FOLD}_splits/cv_split_${FOLD}_0.json
 
 source "$THYGAN_DIR/shell_scr/env.sh"
 source "$THYGAN_DIR/shell_scr/runs.sh"
+source "$THYGAN_DIR/shell_scr/nodes.sh"
 
 model=$(best_dlc_model "$OUT_DIR" "$RUN_ID")
 if [ -n "$model" ]; then
     echo "fold $FOLD was trained already: $model"
 else
-    python dlc_main.py --src_dir="$SRC_DIR" --labels="$LABELS" --out_dir="$OUT_DIR" --split_file="$SPLIT" \
-        --run_id="$RUN_ID" --batch_size="$BATCH_SIZE" --lr="$LR" --gan_params="$RECIPE" \
+    torchrun_on_nodes "$GPUS" dlc_main.py --src_dir="$SRC_DIR" --labels="$LABELS" --out_dir="$OUT_DIR" \
+        --split_file="$SPLIT" --run_id="$RUN_ID" --batch_size="$BATCH_SIZE" --lr="$LR" --gan_params="$RECIPE" \
         --gan_network="$GAN_NETWORK"
     model=$(best_dlc_model "$OUT_DIR" "$RUN_ID")
 fi

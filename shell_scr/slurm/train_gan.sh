@@ -3,13 +3,15 @@
 # torchrun process per GPU. Submit from the thygan checkout: `sbatch shell_scr/slurm/train_gan.sh`.
 # Re-submitting continues the newest run under OUTDIR from its latest snapshot: 25000 kimg take about
 # 7.5 days on 4 GPUs, so with a shorter time limit submit it again after each job.
-# train_gan_1gpu.sh and train_gan_8gpu.sh run this script with other resources.
+# train_gan_1gpu.sh and train_gan_8gpu.sh run this script with other resources. More nodes:
+# `sbatch --nodes=2 shell_scr/slurm/train_gan.sh` (GPUS, --gres, --cpus-per-task and --mem are per
+# node): one torchrun launcher per node, joined by a c10d rendezvous (shell_scr/nodes.sh).
 #
 # ---- scheduler: put your partition and e-mail address; 8 cores per GPU -------------------------------
 #SBATCH --job-name=thygan-gan
 #SBATCH --partition=gpu
 #SBATCH --nodes=1
-#SBATCH --ntasks=1
+#SBATCH --ntasks-per-node=1
 #SBATCH --gres=gpu:4
 #SBATCH --cpus-per-task=32
 #SBATCH --mem=64G
@@ -21,7 +23,7 @@
 set -e
 # ---- settings: edit here, or override at submission (DATA=... OUTDIR=... sbatch ...) -----------------
 THYGAN_DIR=${THYGAN_DIR:-$PWD}              # the thygan checkout (where sbatch ran)
-GPUS=${GPUS:-4}                             # torchrun processes; must equal --gres=gpu:N above
+GPUS=${GPUS:-4}                             # torchrun processes per node; must equal --gres=gpu:N
 DATA=${DATA:-datasets/tt_mc_512.zip}        # dataset_tool.py output with its dataset.json labels
 OUTDIR=${OUTDIR:-training-runs/gan_mc}      # one folder per experiment: its newest run is resumed
 CFG=${CFG:-paper512}                        # train.py --cfg preset
@@ -32,6 +34,7 @@ METRICS=${METRICS:-fid50k_full}             # at every snapshot (the lowest FID 
 
 source "$THYGAN_DIR/shell_scr/env.sh"
 source "$THYGAN_DIR/shell_scr/runs.sh"
+source "$THYGAN_DIR/shell_scr/nodes.sh"
 
 resume=$(newest_gan_run "$OUTDIR")
 if [ -n "$resume" ]; then
@@ -43,7 +46,8 @@ if [ -n "$resume" ]; then
     echo "resuming $resume from its snapshot at kimg $done_kimg"
 fi
 
-torchrun --standalone --nproc_per_node="$GPUS" train.py --outdir="$OUTDIR" --gpus="$GPUS" \
+NODES=$(job_node_count)
+torchrun_on_nodes "$GPUS" train.py --outdir="$OUTDIR" --gpus="$((NODES * GPUS))" \
     --data="$DATA" --cfg="$CFG" --cond=1 --mirror=1 --kimg="$KIMG" --snap="$SNAP" \
     --metrics="$METRICS" ${resume:+--resume="$resume"}
 

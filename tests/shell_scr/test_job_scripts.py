@@ -26,6 +26,8 @@ ROOT_SCRIPTS = ("train.py", "generate.py", "dataset_tool.py", "calc_metrics.py",
                 "split_dataset.py")
 SEPARATORS = {";", "&&", "||", "|", "|&", "&", "(", ")", ";;"}
 EXPECTED_COMMANDS = {"train", "generate", "dlc-train", "dlc-eval", "pipeline"}
+LAUNCHERS = {"torchrun", "torchrun_on_nodes"}  # torchrun_on_nodes GPUS SCRIPT ARGS: shell_scr/nodes.sh
+FORWARDED = re.compile(r'\$@|\$\{\w+\[@\]\}')  # "$@", "${launch[@]}"
 
 
 def rel(path: Path) -> str:
@@ -100,9 +102,11 @@ def _invocation(script: Path, line: int, words: list[str]) -> Invocation | None:
         if name in ("python", "python3") and i + 1 < len(words) and names[i + 1] in ROOT_SCRIPTS:
             return Invocation(script, line, f"python {names[i + 1]}", root_script_command(names[i + 1]),
                               _flags(words[i + 2:]))
-        if name == "torchrun":
+        if name in LAUNCHERS:
             j = next((j for j in range(i + 1, len(words)) if words[j].endswith(".py")), None)
-            assert j is not None and names[j] in ROOT_SCRIPTS, f"{rel(script)}:{line}: torchrun runs no root script"
+            if j is None and (words[i + 1:i + 2] == ["()"] or any(FORWARDED.fullmatch(w) for w in words[i + 1:])):
+                return None  # nodes.sh defining the function, or passing on its caller's script and arguments
+            assert j is not None and names[j] in ROOT_SCRIPTS, f"{rel(script)}:{line}: {name} runs no root script"
             return Invocation(script, line, f"torchrun {names[j]}", root_script_command(names[j]),
                               _flags(words[j + 1:]))
         if name == "thygan" and i + 1 < len(words):
@@ -299,7 +303,8 @@ def sandbox(tmp_path):
     venv = tmp_path / "venv"
     env = dict(os.environ, THYGAN_DIR=str(checkout), MODULES="", PYTHON=str(interpreter), VENV=str(venv),
                TORCH_SPEC="torch==2.5.1", CALLS=str(tmp_path / "calls"))
-    for var in ("SGE_TASK_ID", "SLURM_ARRAY_TASK_ID", "FOLD", "GPUS", "OUTDIR", "OUT_DIR"):
+    for var in ("SGE_TASK_ID", "SLURM_ARRAY_TASK_ID", "FOLD", "GPUS", "OUTDIR", "OUT_DIR",
+                "SLURM_JOB_NODELIST", "SLURM_JOB_ID", "PE_HOSTFILE", "JOB_ID", "RDZV_PORT"):  # a job's own nodes
         env.pop(var, None)
     return checkout, env
 
