@@ -14,6 +14,7 @@ import torch
 
 from thygan.classify.augment import IMAGENET_MEAN, IMAGENET_STD, LazyImages, eval_crops
 from thygan.data.labels import LabelTable
+from thygan.data.splits import load_split
 from thygan.errors import UserError
 from thygan.sources.source import SyntheticItem
 
@@ -86,8 +87,6 @@ def check_image_sizes(items: list[ImageItem], crop_size: int, *, what: str = "--
 def check_split_images(src_dir: str | os.PathLike, table: LabelTable, split_files: list[Path], crop_size: int) -> None:
     """Every image of every split file exists, has a label and fits the crop: what dlc-cv checks before
     its first fold (each fold's training checks its own split again)."""
-    from thygan.data.splits import load_split
-
     seen: dict[str, ImageItem] = {}
     for path in split_files:
         for key, names in load_split(path, table).items():

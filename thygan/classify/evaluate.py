@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from thygan.classify.data import EvalDataset, class_names_of, real_items
-from thygan.classify.models import LoadedClassifier, read_classifier
+from thygan.classify.data import EvalDataset, check_image_sizes, class_names_of, real_items
+from thygan.classify.models import LoadedClassifier, head, read_classifier
 from thygan.classify.options import EvalOptions, namespace_line, options_to_json
 from thygan.classify.patient_metrics import (
     aggregate_patients,
@@ -26,7 +26,9 @@ from thygan.classify.patient_metrics import (
 )
 from thygan.classify.reports import confusion_matrix_plot, write_csv
 from thygan.classify.train import predict_probs
-from thygan.data.splits import patient_sort_key
+from thygan.data.labels import read_labels
+from thygan.data.splits import load_split, patient_sort_key
+from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.runs import RunLog
@@ -40,9 +42,6 @@ INPUT_SETTINGS = (("crop_size", 512), ("eval_crop", "center"))
 
 def evaluation_items(opts: EvalOptions):
     """(items, labels table) of the evaluated set: the split's ``split_key`` list, or every image."""
-    from thygan.data.labels import read_labels
-    from thygan.data.splits import load_split
-
     table = read_labels(opts.labels)
     if opts.split_file:
         split = load_split(opts.split_file, table)
@@ -86,8 +85,6 @@ def with_training_settings(opts: EvalOptions, loaded: LoadedClassifier) -> tuple
 
 def prepare_evaluation(opts: EvalOptions) -> PreparedEvaluation:
     """Read the labels, split and model, resolve the input settings and check the images fit them."""
-    from thygan.classify.data import check_image_sizes
-
     items, table = evaluation_items(opts)
     loaded = read_classifier(opts.mdl_loc, model_type=opts.model_type)
     opts, line = with_training_settings(opts, loaded)
@@ -116,8 +113,6 @@ def evaluate_model(opts: EvalOptions, run_dir: str | Path, *, echo: Callable[[st
     Input settings (crop size, evaluation crops) left None in ``opts`` are the checkpoint's.
     ``prepared``: the result of :func:`prepare_evaluation` when the caller checked the inputs first.
     """
-    from thygan.device import pick_device
-
     prepared = prepared or prepare_evaluation(opts)
     opts, items, table, loaded = prepared.opts, prepared.items, prepared.table, prepared.loaded
     run_dir = Path(run_dir)
@@ -176,6 +171,4 @@ def evaluate_model(opts: EvalOptions, run_dir: str | Path, *, echo: Callable[[st
 
 
 def _outputs(model: torch.nn.Module) -> int:
-    from thygan.classify.models import head
-
     return head(model).out_features

@@ -17,6 +17,7 @@ from thygan.data.labels import LabelRecord, LabelTable, read_label_folders, read
 from thygan.data.tile_export import TileExport
 from thygan.data.tiling import Box, grid_boxes, open_source, source_files, tissue_fraction, tissue_threshold
 from thygan.errors import UserError
+from thygan.progress import progress
 
 
 @dataclass
@@ -69,8 +70,6 @@ def crop_dataset(source: str | os.PathLike, dest: str | os.PathLike, *,
         UserError: Missing source, image without a label, unreadable image, crop larger than an
             image, or a ``dest`` holding an unfinished run with other options.
     """
-    from thygan.progress import progress
-
     root = Path(source)
     if not root.is_dir():
         raise UserError(f"--source: no such folder '{root}'")

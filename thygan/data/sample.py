@@ -34,6 +34,7 @@ from thygan.data.labels import LabelRecord
 from thygan.data.tile_export import TileExport
 from thygan.data.tiling import Box, ImageSource, SlideSource, grid_boxes
 from thygan.errors import UserError
+from thygan.progress import progress
 
 Ring = list[tuple[float, float]]
 IGNORE_CLASS = "Ignore*"  # QuPath's built-in class for regions to exclude
@@ -138,8 +139,6 @@ def _export_tiles(source, stem: str, boxes: list[Box], labels: list[int | None],
 
     With ``slide_name``, each record carries its tile's origin in that slide.
     """
-    from thygan.progress import progress
-
     export = TileExport(dest, fmt=fmt, options=options)
     if stem not in export.finished:
         records = []

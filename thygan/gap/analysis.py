@@ -21,11 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from thygan.device import pick_device
 from thygan.errors import UserError
-from thygan.gap.embeddings import Embedding
-from thygan.gap.extractors import FeatureExtractor
-from thygan.gap.image_sets import ImageSet, SetSpec
+from thygan.gap.embeddings import Embedding, embed_set
+from thygan.gap.extractors import FeatureExtractor, load_extractor
+from thygan.gap.image_sets import ImageSet, SetSpec, open_image_set
 from thygan.gap.measures import GapOptions
+from thygan.gap.table import default_pairs, gap_rows, rows_to_markdown, write_tables
+from thygan.gap.umap_fit import fit_umap
 from thygan.io.atomic import atomic_write_text
 
 MIN_UMAP_IMAGES = 5  # umap-learn's spectral initialisation needs a few more points than dimensions
@@ -65,8 +68,6 @@ class DomainGapResult:
 
     def table(self) -> str:
         """The gap table as markdown."""
-        from thygan.gap.table import rows_to_markdown
-
         return rows_to_markdown(self.rows)
 
 
@@ -97,8 +98,6 @@ def check_set_names(specs: list[SetSpec], unions: list[tuple[str, list[str]]]) -
 
 def _pairs(embeddings: list[Embedding], unions: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
     """Every pair except a union with one of its own members (they share images)."""
-    from thygan.gap.table import default_pairs
-
     members = {name: set(parts) for name, parts in unions}
     return [(a, b) for a, b in default_pairs([e.name for e in embeddings])
             if b not in members.get(a, ()) and a not in members.get(b, ())]
@@ -122,8 +121,6 @@ def coordinates_csv(embeddings: list[Embedding], coords_2d: np.ndarray, coords_3
 def embed_sets(image_sets: list[ImageSet], extractor: FeatureExtractor, *, cache_dir: Path,
                opts: DomainGapOptions) -> list[Embedding]:
     """Embed every set (features from the cache where it has them) and say what each holds."""
-    from thygan.gap.embeddings import embed_set
-
     embeddings = []
     for image_set in image_sets:
         embedding = embed_set(image_set, extractor, cache_dir=cache_dir, batch_size=opts.batch_size,
@@ -145,10 +142,6 @@ def run_domain_gap(specs: list[SetSpec], outdir: str | Path, *, unions: list[tup
         unions: (name, [set names]) sets made of other sets' images, compared in the table only.
         opts: Run options (default DomainGapOptions()).
     """
-    from thygan.device import pick_device
-    from thygan.gap.extractors import load_extractor
-    from thygan.gap.image_sets import open_image_set
-
     # Everything a user can get wrong is checked before the output folder is created.
     opts = opts or DomainGapOptions()
     unions = [(name, list(members)) for name, members in unions]
@@ -181,8 +174,6 @@ def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
         unions: (name, [set names]) compared in the table only.
         opts: Run options (default DomainGapOptions()).
     """
-    from thygan.gap.table import gap_rows, write_tables
-
     opts = opts or DomainGapOptions()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -203,8 +194,6 @@ def analyse_embeddings(embeddings: list[Embedding], outdir: str | Path, *,
 
 def umap_coordinates(embeddings: list[Embedding], opts: DomainGapOptions) -> tuple[np.ndarray, np.ndarray]:
     """UMAP 2-D [N, 2] and 3-D [N, 3] over every image of the sets, in order."""
-    from thygan.gap.umap_fit import fit_umap
-
     features = np.concatenate([e.features for e in embeddings])
     settings = dict(seed=opts.umap_seed, n_neighbors=opts.umap_neighbors, min_dist=opts.umap_min_dist,
                     n_epochs=opts.umap_epochs)

@@ -18,6 +18,7 @@ import torch
 from thygan.gap.extractors import FeatureExtractor
 from thygan.gap.image_sets import ImageSet
 from thygan.io.atomic import atomic_path
+from thygan.progress import progress as progress_bar
 
 
 @dataclass
@@ -116,8 +117,6 @@ def embed_set(image_set: ImageSet, extractor: FeatureExtractor, *, cache_dir: st
 def _compute(image_set: ImageSet, extractor: FeatureExtractor, *, partial: Path | None, batch_size: int,
              checkpoint_every: int, progress: bool) -> np.ndarray:
     """Embed the images, continuing after the features saved in ``partial`` and saving there as it goes."""
-    from thygan.progress import progress as progress_bar
-
     done = _read_features(partial, extractor, image_set)
     chunks = [done] if done is not None and 0 < len(done) < len(image_set) else []
     count = last_saved = sum(len(chunk) for chunk in chunks)

@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from thygan.data.dataset import LABELS_FILE, ImageFolderDataset
+from thygan.data.image_files import ImageFiles, decode_image
 from thygan.errors import UserError
+from thygan.gap.extractors import weights_digest
+from thygan.io.network_file import load_network_file
+from thygan.stylegan.generate_job import parse_seeds, resolve_classes
+from thygan.stylegan.networks import NETWORKS
+from thygan.stylegan.sampling import synthesize
 
 SET_KEYS = ("max", "class", "seeds", "trunc", "noise", "color")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&+()-]*$")
@@ -114,9 +121,6 @@ class FolderSet(ImageSet):
     """The images of a folder or zip, labelled from its dataset.json when that has class indices."""
 
     def __init__(self, spec: SetSpec, *, flag: str = "--set"):
-        from thygan.data.dataset import LABELS_FILE, ImageFolderDataset
-        from thygan.data.image_files import ImageFiles
-
         unknown = set(spec.options) - {"max", "color"}
         if unknown:
             raise UserError(f"{flag} {spec.name}: {', '.join(sorted(unknown))} only apply to network sources")
@@ -149,8 +153,6 @@ class FolderSet(ImageSet):
         return self._digest
 
     def images(self, start: int = 0) -> Iterator[np.ndarray]:
-        from thygan.data.image_files import decode_image
-
         for name in self.item_names[start:]:
             yield to_rgb(decode_image(self._files.read(name), name))
 
@@ -192,16 +194,12 @@ class GeneratedSet(ImageSet):
 
     def digest(self) -> str:
         if self._digest is None:
-            from thygan.gap.extractors import weights_digest
-
             recipe = {"weights": weights_digest(self._weights_file), "jobs": self._jobs, "psi": self._psi,
                       "noise_mode": self._noise_mode, "version": "generated-set:v1"}
             self._digest = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()
         return self._digest
 
     def images(self, start: int = 0) -> Iterator[np.ndarray]:
-        from thygan.stylegan.sampling import synthesize
-
         G = self.G.eval().requires_grad_(False).to(self._device)
         jobs = self._jobs[start:]
         while jobs:
@@ -219,8 +217,6 @@ class GeneratedSet(ImageSet):
 
 def _network_set(spec: SetSpec, *, device: torch.device, batch_size: int, flag: str) -> GeneratedSet:
     """``NAME=NETWORK:class=...:seeds=...``: the classes x seeds of generate.py."""
-    from thygan.stylegan.generate_job import parse_seeds, resolve_classes
-
     where = f"{flag} {spec.name}"
     if "seeds" not in spec.options:
         raise UserError(f"{where}: a network source needs seeds=, e.g. "
@@ -244,9 +240,7 @@ def _network_set(spec: SetSpec, *, device: torch.device, batch_size: int, flag: 
 
 def _load_generator(network: str):
     """(LoadedNetworks, G_ema or G) of a network file."""
-    from thygan.io.network_file import load_network_file
-
-    loaded = load_network_file(network)
+    loaded = load_network_file(network, registry=NETWORKS)
     G = loaded.networks.get("G_ema", loaded.networks.get("G"))
     if G is None:
         raise UserError(f"{network}: holds no generator (G_ema or G)")

@@ -21,6 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from thygan.gap.domain_accuracy import domain_accuracy
+from thygan.metrics.fid import frechet_distance as frechet_from_stats
+from thygan.metrics.kid import kernel_inception_distance
+
 GAP_MEASURES = ("frechet", "kid", "domain_acc", "knn_overlap")
 DOMAIN_DETAILS = ("domain_acc_low", "domain_acc_high", "domain_dims", "domain_verdict")  # beside domain_acc
 
@@ -53,8 +57,6 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     eigenvalues with (X^T Y)(X^T Y)^T / (N M)), an N x M problem that never forms a D x D matrix
     (about 50x faster at 500 x 2048). Otherwise thygan.metrics.fid computes it from mean and covariance.
     """
-    from thygan.metrics.fid import frechet_distance as frechet_from_stats
-
     if min(len(x), len(y)) > x.shape[1]:
         return frechet_from_stats(*mean_cov(x), *mean_cov(y))
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -67,8 +69,6 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
 def kid(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> float:
     """KID of x: [N, D] and y: [M, D] (thygan.metrics.kid). When both sets fit in one subset every
     draw is the whole of both sets, so one draw gives the exact value the average would."""
-    from thygan.metrics.kid import kernel_inception_distance
-
     whole = len(x) == len(y) <= opts.kid_subset_size
     return kernel_inception_distance(x, y, num_subsets=1 if whole else opts.kid_subsets,
                                      max_subset_size=opts.kid_subset_size, seed=opts.seed)
@@ -92,8 +92,6 @@ def knn_overlap(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()
 
 def gap_measures(x: np.ndarray, y: np.ndarray, *, opts: GapOptions = GapOptions()) -> dict[str, float | str]:
     """GAP_MEASURES and DOMAIN_DETAILS for one pair of feature sets (NaN where a set is too small)."""
-    from thygan.gap.domain_accuracy import domain_accuracy
-
     domain = domain_accuracy(x, y, folds=opts.folds, pca_dim=opts.pca_dim, images_per_dim=opts.images_per_dim,
                              seed=opts.seed)
     details = {"domain_acc_low": domain.low, "domain_acc_high": domain.high, "domain_dims": domain.dims,

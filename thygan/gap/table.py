@@ -8,9 +8,11 @@ from itertools import combinations
 
 import numpy as np
 
+from thygan.gap.domain_accuracy import TOO_SMALL
 from thygan.gap.embeddings import Embedding
 from thygan.gap.measures import DOMAIN_DETAILS, GAP_MEASURES, GapOptions, gap_measures
 from thygan.io.atomic import atomic_write_text
+from thygan.progress import progress as progress_bar
 
 ALL_CLASSES = "all"
 COLUMNS = ("set_a", "set_b", "class", "n_a", "n_b") + GAP_MEASURES + DOMAIN_DETAILS
@@ -46,8 +48,6 @@ def gap_rows(embeddings: Sequence[Embedding], *, pairs: Sequence[tuple[str, str]
     """
     from threadpoolctl import threadpool_limits
 
-    from thygan.progress import progress as progress_bar
-
     opts = opts or GapOptions()
     by_name = {e.name: e for e in embeddings}
     pairs = list(pairs) if pairs is not None else default_pairs(list(by_name))
@@ -81,8 +81,6 @@ def gap_matrix(rows: Sequence[dict], names: Sequence[str], measure: str, *,
 def domain_notes(rows: Sequence[dict], names: Sequence[str], *, cls: str = ALL_CLASSES) -> np.ndarray:
     """[S, S] object array of text for the domain accuracy cells: the 95 % interval, and the verdict
     when it is "n too small to tell" ('' where not compared)."""
-    from thygan.gap.domain_accuracy import TOO_SMALL
-
     notes = np.full([len(names), len(names)], "", dtype=object)
     for i, j, row in _cells(rows, names, cls):
         if not math.isnan(row["domain_acc_low"]):
