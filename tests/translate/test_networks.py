@@ -93,7 +93,7 @@ def test_init_weights_statistics():
     assert abs(float(w.std()) - 0.02) < 0.001 and abs(float(w.mean())) < 0.001
     bn = torch.cat([m.weight.detach() for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)])
     assert abs(float(bn.mean()) - 1) < 0.01
-    assert all(float(m.bias.abs().sum()) == 0 for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert all(float(m.bias.detach().abs().sum()) == 0 for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
 @pytest.mark.parametrize("name,netG,size", [("G_resnet_6blocks_instance_ngf64", "resnet_6blocks", 16),

@@ -15,6 +15,7 @@ from torch import nn
 from thygan.errors import UserError
 from thygan.io.checkpoint import load_checkpoint, save_checkpoint
 from thygan.io.rebuild import fill_network
+from thygan.io.state_dict import read_state_dict
 from thygan.translate.networks import GENERATORS, NORMS, TRANSLATE_NETWORKS, build_generator, generator_name
 
 _INSTANCE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -22,18 +23,7 @@ _INSTANCE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 def read_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a reference .pth (``module.`` prefixes removed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file (expected a generator checkpoint)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and weights-only errors all mean "not a plain state dict"
-        raise UserError(f"{path}: not a state dict of tensors readable with weights_only=True "
-                        f"({' '.join(str(exc).split())[:200]})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{path}: expected a state dict (names -> tensors), as the reference's "
-                        f"{{epoch}}_net_G_A.pth")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    return read_state_dict(path, expected="a generator state dict as the reference's {epoch}_net_G_A.pth")
 
 
 def _layout(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:

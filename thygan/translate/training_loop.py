@@ -168,7 +168,7 @@ def training_loop(opts: TranslateOptions, *, run_dir: str | Path | None = None,
     if is_main and start_epoch == 0:
         log(json.dumps(opts.to_dict(), indent=2))
     display = display_batch(dataset, NUM_DISPLAY, device)
-    writer = _tensorboard(run_dir) if is_main else None
+    writer = runs.open_tensorboard(run_dir) if is_main else None
     step = start_epoch * len(dataset)
     start_time = time.time()
     for epoch in range(start_epoch, end_epoch):
@@ -248,13 +248,3 @@ def _gather_rng(state: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]
     out: list = [None] * dist.get_world_size()
     dist.all_gather_object(out, {k: v.cpu() for k, v in state.items()})
     return out
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        print(f"Skipping TensorBoard: {exc}")
-        return None
-    return SummaryWriter(str(run_dir))
-
