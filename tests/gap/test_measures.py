@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from tests.metrics.test_kid import naive_mmd2  # the pair-by-pair MMD^2, one copy
 from thygan.gap.domain_accuracy import TOO_SMALL
 from thygan.gap.measures import (
     DOMAIN_DETAILS,
@@ -49,19 +50,6 @@ def test_frechet_of_shifted_gaussians_approaches_the_closed_form():
     # N(0, I) vs N(delta, I) in 4-D: FD = |delta|^2 = 4 * 0.5^2 = 1, up to sampling error.
     x, y = gaussian(20000, 4, seed=3), gaussian(20000, 4, shift=0.5, seed=4)
     assert frechet_distance(x, y) == pytest.approx(1.0, abs=0.05)
-
-
-def naive_mmd2(x: np.ndarray, y: np.ndarray) -> float:
-    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, summed by explicit loops."""
-    m, d = len(x), x.shape[1]
-
-    def k(a, b):
-        return (float(np.dot(a, b)) / d + 1) ** 3
-
-    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
-    return xx + yy - 2 * xy
 
 
 def test_kid_of_equal_size_sets_is_the_exact_unbiased_mmd():
