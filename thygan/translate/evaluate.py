@@ -121,12 +121,12 @@ def run_eval(job: EvalJob) -> dict:
                 cells.append(_thumb(real_img))
             grid.append(np.stack(cells))
         rows.append(row)
-    summary = {"images": len(rows), "fake": str(job.fake), "real": job.real, "target": target,
-               "convention": "uint8 RGB, skimage PSNR (data range 255) and SSIM (channel_axis=2, 7x7 window), "
-                             "per image then mean (BCI evaluator)"}
+    summary = {"images": len(rows), "fake": str(job.fake), "real": job.real, "target": target}
     for m in ("psnr", "ssim"):
         if m in wanted and rows and m in rows[0]:
             summary[m] = float(np.mean([row[m] for row in rows]))
+            summary["convention"] = ("uint8 RGB, skimage PSNR (data range 255) and SSIM (channel_axis=2, 7x7 "
+                                     "window), per image then mean (BCI evaluator)")
     summary.update(_fid_kid(job, [m for m in wanted if m in ("fid", "kid")], len(fake.names), target))
     out = Path(job.outdir)
     out.mkdir(parents=True, exist_ok=True)
