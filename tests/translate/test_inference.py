@@ -140,6 +140,14 @@ def test_run_on_the_bundled_slide_writes_a_pyramid(tmp_path, tiny_checkpoint):
     translated = openslide.OpenSlide(str(out))
     assert translated.dimensions == (555, 741)
     assert not list(tmp_path.glob(".*canvas"))  # the on-disk canvas is gone
+    level0 = np.asarray(translated.read_region((0, 0), 0, (555, 741)).convert("RGB"))
+    result = CliRunner().invoke(translate_command, [
+        "run", "--network", str(tiny_checkpoint), "--source", slide, "--out", str(tmp_path / "tiles"),
+        "--magnification", "5", "--tile", "128", "--overlap", "32", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    tiles = sorted((tmp_path / "tiles").glob("*.png"))
+    assert len(tiles) == 5 * 6 and tiles[0].name == "CMU-1-Small-Region_x000000_y000000.png"
+    assert np.array_equal(np.asarray(Image.open(tiles[0])), level0[:128, :128])  # same pixels as the TIFF
 
 
 def test_run_bad_inputs_are_one_line_exit_2(tmp_path, tiny_checkpoint):

@@ -64,7 +64,6 @@ class TranslateOptions:
     lambda_L1: float = 100.0            # pix2pix: weight of the L1 loss
     save_epoch_freq: int = 5            # epochs between kept generator snapshots (latest is every epoch)
     print_freq: int = 100               # images between loss lines
-    display_freq: int = 0               # steps between extra TensorBoard image grids (0: per epoch only)
     seed: int = 0                       # weights, data order, crops, pool, dropout
     device: str = "auto"                # auto | cpu | cuda
 
