@@ -126,3 +126,18 @@ def test_train_bad_inputs_one_line_exit_2(tmp_path):
     assert not (tmp_path / "runs").exists()  # checked before the run folder is made
     result = runner.invoke(translate_command, ["train", "--dataroot", str(tmp_path / "d"), "--load_size", "100"])
     assert result.exit_code == 2 and "--load_size: 100 is smaller than --crop_size 256" in result.output
+
+
+def test_train_cli_dry_run_then_one_epoch(unaligned_root, tmp_path):
+    args = ["train", "--dataroot", str(unaligned_root), "--outdir", str(tmp_path / "runs"), "--ngf", "2",
+            "--ndf", "2", "--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32", "--n_epochs", "1",
+            "--n_epochs_decay", "0", "--device", "cpu"]
+    runner = CliRunner()
+    result = runner.invoke(translate_command, args + ["--dry-run"])
+    assert result.exit_code == 0 and "4 items per epoch" in result.output and not (tmp_path / "runs").exists()
+    assert '"pool_size": 50' in result.output and '"no_dropout": true' in result.output  # cycle_gan defaults
+    result = runner.invoke(translate_command, args)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "00000-experiment_name"
+    assert (run / "translate-snapshot-000001.safetensors").exists()
+    assert json.loads((run / "options.json").read_text())["ngf"] == 2
