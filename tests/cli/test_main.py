@@ -1,6 +1,5 @@
-"""The `thygan` entry point, every sub-command's --help, summary, and the package import rules."""
+"""The `thygan` entry point, every sub-command's --help, summary (the import rules: tests/test_layers.py)."""
 
-import ast
 import json
 import subprocess
 import sys
@@ -46,21 +45,3 @@ def test_summary_of_a_preset_matches_the_reference_counts(golden_dir):
 def test_summary_rejects_bad_resolution():
     result = CliRunner().invoke(cli, ["summary", "--resolution=100"])
     assert result.exit_code == 2 and "--resolution: 100 is not a power of two" in result.output
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-@pytest.mark.parametrize("package, forbidden", [("dnnlib", {"torch", "thygan", "torch_utils"}),
-                                                ("torch_utils", {"thygan"})])
-def test_import_direction(package, forbidden):
-    offenders = {str(p.relative_to(REPO)): _imports(p) & forbidden for p in (REPO / package).rglob("*.py")}
-    assert {k: v for k, v in offenders.items() if v} == {}
