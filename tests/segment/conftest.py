@@ -5,7 +5,7 @@ import pytest
 
 # The CPU configuration the tests train: narrow, one unit per group, 'fast' geometry on 96 px (4 px out)
 # or 128 px (36 px out).
-TINY = dict(mode="fast", width=0.375, blocks=(1, 1, 1, 1))
+TINY = dict(mode="fast", width=0.125, blocks=(1, 1, 1, 1))
 
 
 def disk_instances(size: int, centers: list[tuple[int, int]], radius: int = 5) -> np.ndarray:

@@ -47,7 +47,10 @@ def test_tiny_contract(nr_types):
 
 
 def test_output_size():
-    assert HoVerNet(**TINY).output_size(128) == 36
+    net = HoVerNet(**TINY)
+    assert net.output_size(128) == 36
+    with pytest.raises(ValueError, match="input size 130"):
+        net.output_size(130)
 
 
 def test_nearest_upsampling_changes_output():
@@ -71,7 +74,7 @@ def test_checkpoint_round_trip_bit_exact(tmp_path):
         assert k == k2 and torch.equal(v, v2)
 
 
-@pytest.mark.parametrize("kwargs", [dict(mode="slow"), dict(nr_types=1), dict(width=0.25)])
+@pytest.mark.parametrize("kwargs", [dict(mode="slow"), dict(nr_types=1), dict(blocks=(1, 1, 1))])
 def test_bad_configuration(kwargs):
     with pytest.raises(ValueError):
-        HoVerNet(**{**dict(blocks=(1, 1, 1, 1)), **kwargs})
+        HoVerNet(**kwargs)

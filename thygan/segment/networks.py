@@ -40,6 +40,16 @@ def _upsample(mode: str) -> nn.Upsample:
     return nn.Upsample(scale_factor=2, mode=mode, align_corners=True if mode == "bilinear" else None)
 
 
+def _set_stride(block: _ResidualBlock, stride: int) -> _ResidualBlock:
+    """MONAI picks a residual group's stride from its input width (64 channels = the stride-1 first group),
+    which only holds at full width; set it from the group's position instead. Strides and paddings are
+    MONAI's own (1x1 shortcut padded by 1 and 3x3 padded by 2 when strided); no parameter changes."""
+    first = block.layers.denselayer_0.layers.conv2
+    block.shortcut.stride, block.shortcut.padding = (stride, stride), ((1, 1) if stride == 2 else (0, 0))
+    first.stride, first.padding = (stride, stride), ((2, 2) if stride == 2 else (1, 1))
+    return block
+
+
 class _Decoder(nn.Module):
     """One HoVer-Net branch (u3, u2 dense blocks; u1 conv; u0 BN-ReLU-1x1), MONAI's layout, any width."""
 
@@ -76,8 +86,7 @@ class HoVerNet(nn.Module):
     Args:
         mode: 'original' or 'fast' (geometry above).
         nr_types: Nucleus types including background for the TP branch; 0 = segmentation only.
-        width: Channel multiplier (1 = the reference). 0.25, 0.125, 0.0625 are refused: MONAI's residual
-            block tells its first (stride-1) block apart by 64 input channels.
+        width: Channel multiplier (1 = the reference), the stem included.
         blocks: Residual units per encoder group (reference (3, 4, 6, 3)).
         upsample: 'nearest' (reference) or 'bilinear' (MONAI).
     """
@@ -89,21 +98,21 @@ class HoVerNet(nn.Module):
             raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
         if nr_types == 1 or nr_types < 0:
             raise ValueError(f"nr_types must be 0 (no type branch) or >= 2 (with background), got {nr_types}")
-        if any(_scaled(c, width) == 64 for c in (256, 512, 1024)) or len(blocks) != 4:
-            raise ValueError(f"width {width} / blocks {blocks} unsupported (see the class docstring)")
+        if len(blocks) != 4 or min(blocks) < 1:
+            raise ValueError(f"blocks must be four positive unit counts, got {blocks}")
         self.init_kwargs: dict[str, Any] = dict(mode=mode, nr_types=nr_types, width=width, blocks=list(blocks),
                                                 upsample=upsample)
         self.mode, self.nr_types = mode, nr_types
         geometry = MODES[mode]
         self.conv0 = nn.Sequential(OrderedDict([
-            ("conv", nn.Conv2d(3, 64, 7, padding=geometry["stem_pad"], bias=False)),  # 64: see docstring
-            ("bn", nn.BatchNorm2d(64)), ("relu", nn.ReLU(inplace=True))]))
+            ("conv", nn.Conv2d(3, _scaled(64, width), 7, padding=geometry["stem_pad"], bias=False)),
+            ("bn", nn.BatchNorm2d(_scaled(64, width))), ("relu", nn.ReLU(inplace=True))]))
         self.res_blocks = nn.Sequential()
-        c_in = 64
+        c_in = _scaled(64, width)
         for i, units in enumerate(blocks):
             c_out = _scaled(256 * 2 ** i, width)
-            self.res_blocks.add_module(f"d{i}", _ResidualBlock(layers=units, num_features=c_out // 4,
-                                                               in_channels=c_in, out_channels=c_out))
+            block = _ResidualBlock(layers=units, num_features=c_out // 4, in_channels=c_in, out_channels=c_out)
+            self.res_blocks.add_module(f"d{i}", _set_stride(block, 1 if i == 0 else 2))
             c_in = c_out
         self.bottleneck = nn.Sequential(OrderedDict([("conv_bottleneck", nn.Conv2d(c_in, c_in // 2, 1, bias=False))]))
         self.upsample = _upsample(upsample)
@@ -120,10 +129,22 @@ class HoVerNet(nn.Module):
         return [*self.conv0.parameters(), *self.res_blocks.parameters()]
 
     def output_size(self, input_size: int) -> int:
-        """Output side for a square input side (valid convolutions shrink the map)."""
+        """Output side for a square input side (valid convolutions shrink the map: 'fast' n -> n - 92 for n
+        a multiple of 8, 'original' 270 -> 80).
+
+        Raises:
+            ValueError: the skip connections do not line up at this input size.
+        """
         with torch.no_grad():
             x = torch.zeros(1, 3, input_size, input_size, device=next(self.parameters()).device)
-            return int(self.eval_copy_forward(x)["np"].shape[-1])
+            try:
+                size = int(self.eval_copy_forward(x)["np"].shape[-1])
+            except RuntimeError:
+                size = 0
+        if size < 1:
+            raise ValueError(f"input size {input_size} does not fit mode '{self.mode}' (e.g. 256 or 128 for fast, "
+                             f"270 for original)")
+        return size
 
     def eval_copy_forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         training = self.training

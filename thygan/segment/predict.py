@@ -1,12 +1,13 @@
 """Whole-image HoVer-Net prediction by overlapping windows, as the reference's tile mode does.
 
-The network's convolutions are valid, so an input window of side ``S_in`` yields the central ``S_out``
-pixels, each seen with its full receptive field. Windows step by ``S_out`` over the image (reflect-padded
-by ``(S_in - S_out) / 2`` around, and to a multiple of ``S_out``), and their outputs tile the image
-exactly: no blending and no seam, the same output as one huge forward pass would give (up to floating
-point), which tests/segment/test_predict.py checks. MONAI's ``SlidingWindowHoVerNetInferer`` does the
-same arithmetic for 'original'-style padding but needs the whole image as one tensor; this version runs
-batch by batch so memory is bounded by the batch, which the slide reader needs.
+An input window of side ``S_in`` yields its central ``S_out`` pixels (the decoders' valid convolutions
+trim the rest). Windows step by ``S_out`` over the image, reflect-padded by ``(S_in - S_out) / 2`` around
+and to a multiple of ``S_out``, and their outputs tile the image without blending: the reference's tile
+geometry. Each output pixel keeps a context margin of ``(S_in - S_out) / 2`` px, but the encoder's padded,
+strided convolutions still see the window border, so outputs next to a window edge differ slightly from a
+larger window's (benchmarks/README.md measures this on a trained model). MONAI's
+``SlidingWindowHoVerNetInferer`` does similar arithmetic but needs the whole image as one tensor; this
+runs batch by batch so memory is bounded by the batch, which the slide reader needs.
 """
 
 from dataclasses import dataclass

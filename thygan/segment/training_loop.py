@@ -103,9 +103,10 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     valid = read_dataset(opts.valid, nr_types=opts.nr_types) if opts.valid else []
     torch.manual_seed(opts.seed)
     net = build_network(opts).to(device)
-    output_size = net.output_size(opts.input_size)
-    if output_size < 1:
-        raise UserError(f"--input-size {opts.input_size}: too small for mode {opts.mode} (no output pixels)")
+    try:
+        output_size = net.output_size(opts.input_size)
+    except ValueError as exc:
+        raise UserError(f"--input-size: {exc}") from None
     if opts.pretrained and run_dir is None:
         load_encoder(net, opts.pretrained, layout=opts.pretrained_layout)
     if run_dir is None:
