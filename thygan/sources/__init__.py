@@ -23,6 +23,9 @@ The source-kind interface (:class:`thygan.sources.source.SyntheticSource`):
     materialise(real_counts, options)      [SyntheticItem(path, label, name, mask)] in the cache,
                                            content-keyed (a file's digest, not its path), one log line
                                            per class or part with cached/generated counts
+    image_side() -> int | None             side of its images where known beforehand (the classifier's
+                                           crop is checked against it); default None
+    describe() -> str                      a few words for log lines; default the kind
 
 Adding a kind is one module and one registry line. A sketch of a pix2pix kind (mask -> image pairs):
 
