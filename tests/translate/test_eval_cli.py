@@ -141,3 +141,15 @@ def test_train_cli_dry_run_then_one_epoch(unaligned_root, tmp_path):
     run = tmp_path / "runs" / "00000-experiment_name"
     assert (run / "translate-snapshot-000001.safetensors").exists()
     assert json.loads((run / "options.json").read_text())["ngf"] == 2
+
+
+def test_train_on_masks_with_unknown_type_ids_writes_nothing(tmp_path):
+    (tmp_path / "d" / "A").mkdir(parents=True)
+    Image.fromarray(np.full((32, 32), 4, np.uint8)).save(tmp_path / "d" / "A" / "x.png")
+    write_images(tmp_path / "d" / "B", 1, size=(32, 32), names=["x.png"])
+    result = CliRunner().invoke(translate_command, [
+        "train", "--dataroot", str(tmp_path / "d"), "--model", "pix2pix", "--dataset_mode", "paired",
+        "--mask_types", "3", "--outdir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "x.png: unknown nucleus type id 4 (expected 0 = background or 1..3" in result.output
+    assert not (tmp_path / "runs").exists()

@@ -214,6 +214,8 @@ class _PairSide(_Files):
                                 if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith("."))
             if not self.names:
                 raise UserError(f"--dataroot: no mask files (.png type maps, .npy, .npz) in {path}")
+            for name in self.names:  # unknown type ids fail now, before a run folder exists
+                self.load(name)
         else:
             super().__init__(path, "--dataroot")
 
