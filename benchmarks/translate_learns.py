@@ -91,14 +91,17 @@ def save_all(folder: Path, images: list[np.ndarray]) -> Path:
 
 
 def train_for(opts, minutes: float, run_root: Path) -> tuple[Path, int]:
-    """Train until ``minutes`` of wall time are spent; returns (run folder, epochs done)."""
-    from thygan.translate.training_loop import training_loop
+    """Train for ``minutes`` more of wall time, continuing the newest run under ``run_root`` if there is
+    one (so a re-run extends training); returns (run folder, epochs done in total)."""
+    from thygan import runs
+    from thygan.translate.training_loop import NAMES, training_loop
 
-    run_dir, epochs, start = None, 0, time.time()
-    while time.time() - start < minutes * 60 and epochs < opts.n_epochs + opts.n_epochs_decay:
+    existing = runs.numbered_runs(run_root)
+    run_dir = existing[-1] if existing and runs.latest_snapshot(existing[-1], names=NAMES) else None
+    start = time.time()
+    while time.time() - start < minutes * 60:
         run_dir = training_loop(opts, run_dir=run_dir, stop_after_epochs=1, verbose=False)
-        epochs += 1
-    return run_dir, epochs
+    return run_dir, int(NAMES.index_of(runs.latest_snapshot(run_dir, names=NAMES)))
 
 
 def translate_folder(snapshot: Path | None, G, src: Path, out: Path, which: str = "G_A") -> Path:
