@@ -206,8 +206,14 @@ def test_small_pipeline_runs_reuses_and_reruns_what_changed(tmp_path):
     links = report_links(report)
     assert links and all(link.is_file() for link in links if link.suffix == ".png"), links
 
+    table = first.output[first.output.index("Step times"):].splitlines()
+    steps = ["tiles", "external-tiles", "splits", "classifier", "domain-gap", "report", "total"]
+    assert [line.split()[0] for line in table[2:]] == steps  # every step's wall and CPU time, at the end
+    assert "(earlier run" not in first.output
+
     again = CliRunner().invoke(pipeline_command, ["--config", str(config)])
     assert again.exit_code == 0 and again.output.count("reusing it") == 5, again.output
+    assert again.output.count("(earlier run, reused)") == 5
 
     config = small_pipeline(tmp_path, epochs=2)  # only the classifier's command changes
     changed = CliRunner().invoke(pipeline_command, ["--config", str(config), "--only", "classifier,report"])

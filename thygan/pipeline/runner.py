@@ -19,6 +19,7 @@ from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.checks import check_pipeline
 from thygan.pipeline.config import PipelineConfig, config_to_dict, resolve_defaults
 from thygan.pipeline.steps import STEP_BUILDERS, STEP_NAMES, PipelineContext, Step
+from thygan.pipeline.timing import StepTime, Stopwatch, format_step_times, load_average
 from thygan.runs import latest_snapshot, numbered_runs, read_metric_records
 
 
@@ -28,6 +29,7 @@ class StepRecord:
     command: list[str]
     seconds: float
     produced: dict
+    cpu_seconds: float | None = None  # user + system time of its processes (absent from older records)
 
 
 def _record_path(outdir: Path, name: str) -> Path:
@@ -39,7 +41,8 @@ def read_record(outdir: Path, name: str) -> StepRecord | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return StepRecord(data["name"], data["command"], data["seconds"], data.get("produced", {}))
+    return StepRecord(data["name"], data["command"], data["seconds"], data.get("produced", {}),
+                      data.get("cpu_seconds"))
 
 
 def _write_record(outdir: Path, record: StepRecord) -> None:
@@ -48,13 +51,14 @@ def _write_record(outdir: Path, record: StepRecord) -> None:
     atomic_write_text(path, json.dumps(record.__dict__, indent=2) + "\n")
 
 
-def _execute(step: Step) -> float:
-    start = time.time()
+def _execute(step: Step) -> tuple[float, float | None]:
+    """Run the step's command; its wall and CPU seconds."""
+    clock = Stopwatch()
     proc = subprocess.run([sys.executable, "-m", "thygan.cli.main_entry", *step.args])
     if proc.returncode != 0:
         raise UserError(f"pipeline step '{step.name}' failed (exit {proc.returncode}); fix it and run the "
                         f"pipeline again to continue from there: {step.command()}")
-    return time.time() - start
+    return clock.elapsed()
 
 
 def _without_kimg(args: list[str]) -> list[str]:
@@ -101,25 +105,27 @@ def _after_training(ctx: PipelineContext) -> dict:
     return {"network": str(network), "run_dir": str(runs[-1]), "picked_by": why}
 
 
-def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> None:
+def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> StepTime | None:
+    """Run one step, or reuse its earlier result; how long it took (None in a dry run)."""
     print(f"\n[{index}/{total}] {step.title}\n$ {step.command()}", flush=True)
     record = read_record(ctx.outdir, step.name)
     if record is not None and record.command == step.args:
         print(f"   (done in an earlier run, {format_duration(record.seconds)}: reusing it)")
         ctx.produced[step.name] = record.produced
         ctx.network = record.produced.get("network", ctx.network)
-        return
+        return StepTime(step.name, record.seconds, record.cpu_seconds, earlier=True)
     if ctx.dry_run:
-        return
+        return None
     if record is not None:
         print("   (its options changed since it last ran: running it again)")
     args = _train_args_with_resume(step, ctx) if step.name == "gan-train" else step.args
-    seconds = _execute(Step(step.name, step.title, args))
+    seconds, cpu = _execute(Step(step.name, step.title, args))
     produced = _after_training(ctx) if step.name == "gan-train" else {}
     ctx.produced[step.name] = produced
     ctx.network = produced.get("network", ctx.network)
-    _write_record(ctx.outdir, StepRecord(step.name, step.args, seconds, produced))
+    _write_record(ctx.outdir, StepRecord(step.name, step.args, seconds, produced, cpu))
     print(f"   done in {format_duration(seconds)}")
+    return StepTime(step.name, seconds, cpu)
 
 
 def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_run: bool = False) -> PipelineContext:
@@ -136,7 +142,7 @@ def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_r
     if not dry_run:
         outdir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(outdir / "pipeline.json", json.dumps(config_to_dict(config), indent=2) + "\n")
-    start = time.time()
+    start, load_start, times = time.time(), load_average(), []
     total = len(STEP_BUILDERS) + 1
     for index, builder in enumerate(STEP_BUILDERS, start=1):
         step = builder(ctx)
@@ -145,7 +151,8 @@ def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_r
         if only and step.name not in only:
             _reuse_outputs_of_skipped(step, ctx)
             continue
-        run_step(step, ctx, index=index, total=total)
+        if (took := run_step(step, ctx, index=index, total=total)) is not None:
+            times.append(took)
     if dry_run:
         print("\n(dry run: nothing was run)")
         return ctx
@@ -153,9 +160,14 @@ def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_r
         from thygan.pipeline.report import write_report
 
         print(f"\n[{total}/{total}] Write the report")
+        clock = Stopwatch()
         report = write_report(ctx)
+        times.append(StepTime("report", *clock.elapsed()))
         print(f"\nPipeline finished in {format_duration(time.time() - start)}. Results in {outdir}/:")
         _print_outputs(ctx, report)
+    if times:
+        print("\n" + format_step_times(times, total_seconds=time.time() - start, load_start=load_start,
+                                       load_end=load_average()))
     return ctx
 
 
