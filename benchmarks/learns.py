@@ -134,7 +134,7 @@ def training_seconds(run_dir: Path) -> tuple[float, float]:
 def gan_options(data_dir: Path, *, cfg: str, seed: int):
     """The run's TrainingOptions: the preset as `train.py --cond=1` resolves it, with no kimg limit."""
     from thygan.stylegan.train_launch import resolve_options
-    from thygan.stylegan.train_setup import TrainFlags
+    from thygan.stylegan.training_options import TrainFlags
 
     flags = TrainFlags(data=str(data_dir), cfg=cfg, cond=True, metrics="none", seed=seed, snap=SNAPSHOT_TICKS,
                        workers=0,  # 32 px PNGs decode in microseconds; a worker would only take a core

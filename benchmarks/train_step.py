@@ -112,8 +112,8 @@ def build_training(cfg: str, resolution: int, data_dir: Path, *, device: str, wo
     from thygan.data.dataset import ImageFolderDataset
     from thygan.stylegan.loss import StyleGAN2Loss
     from thygan.stylegan.networks import Discriminator, Generator
-    from thygan.stylegan.train_setup import TrainFlags, resolve_training_options
     from thygan.stylegan.training_loop import build_phases
+    from thygan.stylegan.training_options import TrainFlags, resolve_training_options
 
     dataset = ImageFolderDataset(data_dir, use_labels=True)
     flags = TrainFlags(data=str(data_dir), cfg=cfg, cond=True, aug="noaug", workers=workers, device=device)
@@ -137,9 +137,9 @@ def time_config(cfg: str, resolution: int, *, device: str, workers: int, reps: i
 
     import torch
 
-    from thygan.stylegan import training_artifacts as artifacts
-    from thygan.stylegan.training_loop import step_phases, update_ema
-    from thygan.stylegan.training_state import Progress
+    from thygan.stylegan.minibatches import label_table_of, minibatch_loader
+    from thygan.stylegan.snapshot import Progress
+    from thygan.stylegan.training_loop import build_augment_pipe, step_phases, update_ema
     from thygan.stylegan.training_options import AugmentOptions
     from torch_utils import distributed
     from torch_utils.training_stats import StatsAccumulator
@@ -151,12 +151,12 @@ def time_config(cfg: str, resolution: int, *, device: str, workers: int, reps: i
         opts, dataset, G, G_ema, loss, phases = build_training(cfg, resolution, data_dir, device=device,
                                                                workers=workers)
         info = distributed.process_info()
-        loader = artifacts.minibatch_loader(dataset, opts, info, start_batch=0, device=dev)
-        label_table = artifacts.label_table(dataset)
+        loader = minibatch_loader(dataset, opts, info, start_batch=0, device=dev)
+        label_table = label_table_of(dataset)
         stats, ada_stats = StatsAccumulator(dev), StatsAccumulator(dev)
         pipe = None
         if importlib.util.find_spec("thygan.stylegan.augment") is not None:
-            pipe = artifacts.build_augment_pipe(AugmentOptions(mode="fixed", p=1.0, target=None), dev)
+            pipe = build_augment_pipe(AugmentOptions(mode="fixed", p=1.0, target=None), dev)
         # Every phase is due at a batch index divisible by all intervals; stepping by their lcm keeps
         # it so while the seeds (and so the latents) still change from one repetition to the next.
         stride = math.lcm(*(phase.interval for phase in phases))

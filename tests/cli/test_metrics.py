@@ -195,3 +195,18 @@ def test_network_mode_in_a_fresh_process(setup):
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "Dry run" in proc.stdout
+
+
+def test_folder_mode_decodes_every_fake_before_the_reals(setup, monkeypatch):
+    """A damaged last --fake image fails the job before any feature pass (no real statistics cached)."""
+    from thygan.metrics import sources
+
+    fake = shutil.copytree(setup["data"], setup["tmp"] / "fake")
+    (fake / "00000" / "img00000011.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    passes = []
+    monkeypatch.setattr(sources.FolderImages, "batches", lambda self, *a: passes.append(self.label) or iter(()))
+    result = invoke("--real", setup["data"], "--fake", fake, "--metrics=fid12_full", "--detector",
+                    setup["detector"], "--verbose=0")
+    assert result.exit_code == 2 and "img00000011.png" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and passes == []
+    assert not (setup["tmp"] / "cache").exists() or not any((setup["tmp"] / "cache").rglob("*.npz"))

@@ -14,24 +14,39 @@ from tests.metrics.test_evaluate import _fakes_by_hand, _scipy_fid, drawn_labels
 from tests.stylegan.test_training import tiny_options
 from thygan.cli.train import train_command
 from thygan.errors import UserError
-from thygan.metrics.evaluate import MetricOptions
+from thygan.metrics.evaluate import Detectors, MetricOptions
 from thygan.metrics.inception import inception_from_module
 from thygan.metrics.registry import run_metric_for_training
 from thygan.stylegan.train_launch import _resolve_metrics, resolve_options
-from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_loop import training_loop
+from thygan.stylegan.training_options import TrainFlags
+
+
+@pytest.fixture
+def inception_loads(monkeypatch) -> list:
+    """Every Inception file load of this test (the process-wide detector cache starts empty)."""
+    from thygan.metrics import evaluate
+
+    loads = []
+    real_load = evaluate.load_inception
+    monkeypatch.setattr(evaluate, "load_inception", lambda *args, **kwargs: loads.append(args) or
+                        real_load(*args, **kwargs))
+    monkeypatch.setattr(evaluate, "_LOADED", {})
+    return loads
+
 
 REFERENCE_KEYS = ["results", "metric", "total_time", "total_time_str", "num_gpus", "snapshot_pkl",
                   "timestamp"]
 
 
 @pytest.mark.slow  # a tiny training run: ~10-25 s on 2 shared cores, mostly the training itself
-def test_metrics_at_every_snapshot(tiny_data, detector_file, tmp_path, monkeypatch):
+def test_metrics_at_every_snapshot(tiny_data, detector_file, tmp_path, monkeypatch, inception_loads):
     monkeypatch.setenv("THYGAN_DETECTOR", str(detector_file))
     monkeypatch.setenv("THYGAN_CACHE", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     training_loop(tiny_options(tiny_data, metrics=["fid8_full"]), run_dir, max_steps=2)
+    assert len(inception_loads) == 1  # one Inception for both snapshots
     snapshots = sorted(p.name for p in run_dir.glob("network-snapshot-*.safetensors"))
     records = [json.loads(line) for line in (run_dir / "metric-fid8_full.jsonl").read_text().splitlines()]
     assert len(records) == 2  # tick 0 and the final snapshot
@@ -134,3 +149,23 @@ def test_default_metrics_without_a_detector_are_dropped_with_a_note(tmp_path, mo
     assert len(out.strip().splitlines()) == 1
     with pytest.raises(UserError, match="^--metrics: fid2k_full: .THYGAN_DETECTOR: no such file"):
         _resolve_metrics("fid2k_full", "cpu32")
+
+
+def test_each_detector_is_loaded_once_per_process(tiny_data, detector_file, tmp_path, monkeypatch, inception_loads):
+    """The launch check, two metrics and two snapshots share one loaded Inception."""
+    monkeypatch.setenv("THYGAN_DETECTOR", str(detector_file))
+    monkeypatch.setenv("THYGAN_CACHE", str(tmp_path / "cache"))
+    assert _resolve_metrics("fid8_full,fid10_full", "cpu32") == ["fid8_full", "fid10_full"]  # at launch
+    detectors = Detectors(MetricOptions(device="cpu"), flags=False)  # the run's, as training_loop's
+    G, data = tiny_generator(), tiny_options(tiny_data).data
+    for kimg in (0, 4):
+        for name in ("fid8_full", "fid10_full"):
+            assert run_metric_for_training(name, G_ema=G, data=data, run_dir=tmp_path, device="cpu",
+                                           snapshot_path=tmp_path / f"network-snapshot-{kimg:06d}.safetensors",
+                                           detectors=detectors) is not None
+    assert len(inception_loads) == 1
+    other = tmp_path / "other.pt"
+    other.write_bytes(detector_file.read_bytes())
+    monkeypatch.setenv("THYGAN_DETECTOR", str(other))  # another file is another detector
+    Detectors(MetricOptions(device="cpu"), flags=False).inception()
+    assert len(inception_loads) == 2

@@ -21,8 +21,7 @@ from thygan.stylegan.train_launch import (
     resolve_resume_path,
     train_in_run_folder,
 )
-from thygan.stylegan.train_setup import TrainFlags
-from thygan.stylegan.training_options import options_to_json
+from thygan.stylegan.training_options import TrainFlags, options_to_json
 from torch_utils import distributed
 from torch_utils.launch import launch
 

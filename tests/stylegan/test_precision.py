@@ -10,7 +10,7 @@ from thygan.cli.train import train_command
 from thygan.io.checkpoint import load_checkpoint, save_checkpoint
 from thygan.stylegan.networks import Discriminator, Generator
 from thygan.stylegan.train_launch import resolve_options
-from thygan.stylegan.train_setup import TrainFlags
+from thygan.stylegan.training_options import TrainFlags, options_to_dict
 
 # 16 px with num_fp16_res=4: the 8 and 16 px blocks are mixed-precision blocks, G's 4 px block is not.
 MIXED_G = dict(z_dim=16, c_dim=3, w_dim=16, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
@@ -166,3 +166,19 @@ def test_cuda_mixed_precision_matches_float32(mixed_dtype, tolerance):
     img = G(z, c)
     (img.square().sum() + D(img, c).sum()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in [*G.parameters(), *D.parameters()])
+
+
+def test_a_bf16_run_resumes_as_bf16_without_repeating_precision(tiny_dataset, tmp_path, capsys):
+    flags = TrainFlags(data=str(tiny_dataset), cfg="cpu32", metrics="none", workers=0, device="cpu")
+    bf16, _ = resolve_options(TrainFlags(**{**flags.__dict__, "precision": "bf16"}))
+    run_dir = tmp_path / "00000-run"
+    save_checkpoint(run_dir / "network-snapshot-000004", networks={}, training_options=options_to_dict(bf16))
+    resumed, _ = resolve_options(TrainFlags(**{**flags.__dict__, "resume": str(run_dir)}))
+    assert resumed.precision == "bf16"
+    assert resumed.G_kwargs["synthesis_kwargs"]["mixed_dtype"] == resumed.D_kwargs["block_kwargs"]["mixed_dtype"] \
+        == "bfloat16"
+    assert "note: --precision=bf16, as the resumed run" in capsys.readouterr().out
+    changed, _ = resolve_options(TrainFlags(**{**flags.__dict__, "resume": str(run_dir), "precision": "fp16"}))
+    assert changed.precision == "fp16" and "mixed_dtype" not in changed.G_kwargs["synthesis_kwargs"]
+    fresh, _ = resolve_options(flags)
+    assert fresh.precision == "fp16"

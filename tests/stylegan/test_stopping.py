@@ -8,8 +8,8 @@ import torch
 
 from tests.stylegan.test_training import tiny_options
 from thygan.stylegan.train_launch import StopFlag, resolve_options
-from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_loop import STOP_CHECK_INTERVAL, _agreed_stop, training_loop
+from thygan.stylegan.training_options import TrainFlags
 
 
 def test_repeated_sigterm_still_ends_with_a_snapshot():

@@ -2,8 +2,8 @@
 
 import re
 
-from thygan.stylegan.training_artifacts import tick_line
-from thygan.stylegan.training_state import Progress
+from thygan.stylegan.snapshot import Progress
+from thygan.stylegan.tick_report import tick_line
 
 TIMING = {"total_sec": 62, "sec_per_tick": 12.5, "sec_per_kimg": 1.29, "cpumem_gb": 1.5, "gpumem_gb": 0.0}
 STATS = {"Loss/G/loss": {"n": 4, "mean": 0.5, "std": 0}, "Loss/D/loss": {"n": 4, "mean": 1.25, "std": 0},

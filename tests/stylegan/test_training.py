@@ -13,9 +13,14 @@ from thygan.io.checkpoint import load_checkpoint
 from thygan.runs import latest_snapshot
 from thygan.stylegan.networks import Discriminator, Generator
 from thygan.stylegan.train_launch import resolve_options, train_in_run_folder
-from thygan.stylegan.train_setup import TrainFlags
 from thygan.stylegan.training_loop import training_loop
-from thygan.stylegan.training_options import AugmentOptions, options_from_dict, options_to_dict, options_to_json
+from thygan.stylegan.training_options import (
+    AugmentOptions,
+    TrainFlags,
+    options_from_dict,
+    options_to_dict,
+    options_to_json,
+)
 from torch_utils.launch import launch
 
 
@@ -242,9 +247,9 @@ def test_cond_needs_labels(tmp_path):
 def test_data_workers_are_capped_at_the_usable_cpus(monkeypatch):
     import os
 
-    from thygan.stylegan import training_artifacts
+    from thygan.stylegan import minibatches
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert training_artifacts._usable_workers(3) == 2
-    assert training_artifacts._usable_workers(1) == 1
-    assert training_artifacts._usable_workers(0) == 0
+    assert minibatches._usable_workers(3) == 2
+    assert minibatches._usable_workers(1) == 1
+    assert minibatches._usable_workers(0) == 0

@@ -11,9 +11,8 @@ from thygan.stylegan.augment import build_augment_pipe
 from thygan.stylegan.loss import LossConfig, StyleGAN2Loss
 from thygan.stylegan.networks import Discriminator, Generator
 from thygan.stylegan.presets import resolve_preset
-from thygan.stylegan.train_setup import TrainFlags, resolve_training_options
 from thygan.stylegan.training_loop import adjust_augment_p, build_phases, update_ema
-from thygan.stylegan.training_options import AugmentOptions, TrainingOptions
+from thygan.stylegan.training_options import AugmentOptions, TrainFlags, TrainingOptions, resolve_training_options
 from torch_utils.training_stats import StatsAccumulator
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ Multi-GPU: one process per GPU under DDP (``--gpus`` or torchrun); the batch is 
 them, validation is sharded and summed, rank 0 writes every file.
 """
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass

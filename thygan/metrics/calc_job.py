@@ -13,6 +13,7 @@ from pathlib import Path
 from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.metrics.evaluate import Detectors, MetricOptions, check_real_counts, compute_metric
+from thygan.metrics.inputs import FolderInputs
 from thygan.metrics.report import format_results, metric_record
 from thygan.metrics.specs import MetricSpec
 from thygan.metrics.stats_cache import cache_dir
@@ -97,8 +98,6 @@ def _network_target(job: CalcJob, specs: list[MetricSpec], options: MetricOption
 
 
 def _folder_target(job: CalcJob, specs: list[MetricSpec], options: MetricOptions) -> _Target:
-    from thygan.metrics.inputs import FolderInputs
-
     if not job.fake:
         raise UserError("--fake: give the folder of generated images (or --network instead of --real/--fake)")
     if not job.real and any(spec.needs_reals for spec in specs):
@@ -108,7 +107,7 @@ def _folder_target(job: CalcJob, specs: list[MetricSpec], options: MetricOptions
                    f"images {job.fake} vs {job.real}")
 
 
-def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors) -> None:
+def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors, *, verbose: bool = False) -> None:
     for spec in specs:
         if spec.per_class and target.inputs.num_classes < 1:
             raise UserError(f"--metrics: {spec.name} needs a conditional --network and a dataset with "
@@ -116,6 +115,8 @@ def _check_specs(specs: list[MetricSpec], target: _Target, detectors: Detectors)
         detectors.check_available(spec)  # loads the detector: a bad --detector/--vgg16 file fails here
         check_real_counts(spec, target.inputs)
         target.inputs.fakes(spec.num_gen)  # a folder with too few images fails here, before any pass
+    if isinstance(target.inputs, FolderInputs):  # every --fake image the metrics read decodes, before the reals
+        target.inputs.fakes(max(spec.num_gen for spec in specs)).check(verbose=verbose)
 
 
 def run_calc_job(job: CalcJob) -> list[dict]:
@@ -131,7 +132,7 @@ def run_calc_job(job: CalcJob) -> list[dict]:
                             verbose=job.verbose)
     target = _network_target(job, specs, options) if job.network else _folder_target(job, specs, options)
     detectors = Detectors(options)
-    _check_specs(specs, target, detectors)
+    _check_specs(specs, target, detectors, verbose=job.verbose)
     names = ", ".join(spec.name for spec in specs)
     print(f"Metrics {names} on {target.description} (device {options.device})")
     if job.dry_run:

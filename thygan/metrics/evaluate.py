@@ -1,7 +1,7 @@
 """Computing a metric: detectors, the two feature passes, the formula; per-class metrics loop over classes.
 
-Real-set passes are cached (``keep=True``), generated ones are not. The detectors are loaded once per
-evaluation and shared by every metric that needs them.
+Real-set passes are cached (``keep=True``), generated ones are not. Each detector file is loaded once per
+process and shared by every metric and snapshot that needs it.
 """
 
 import os
@@ -45,8 +45,22 @@ class MetricOptions:
         return 8 if str(self.device).startswith("cpu") else 32
 
 
+# Detectors loaded in this process, by (kind, file, how errors name it): a training run checks them at
+# launch and evaluates every metric at every snapshot with the same loaded modules (a detector file is
+# ~100 MB to read and hash). A file that failed to load is not cached, so the next use says why again.
+_LOADED: dict[tuple[str, str | None, str, str], torch.nn.Module] = {}
+
+
+def _load_once(kind: str, loader, path: str | None, *, device, what: str, how: str) -> torch.nn.Module:
+    key = (kind, path, what, how)
+    if key not in _LOADED:
+        _LOADED[key] = loader(path, device=device, what=what, how=how)
+    return _LOADED[key].to(device)
+
+
 class Detectors:
-    """Loads the Inception and VGG16 detectors on first use; tests may pass ready modules.
+    """Loads the Inception and VGG16 detectors on first use, each file once per process; tests may pass
+    ready modules.
 
     Args:
         options: Explicit files (``options.detector``/``vgg16``), else $THYGAN_DETECTOR/$THYGAN_VGG16.
@@ -70,13 +84,14 @@ class Detectors:
     def inception(self):
         if self._inception is None:
             path, what, how = self._file(self.options.detector, DETECTOR_ENV, "--detector")
-            self._inception = load_inception(path, device=self.options.device, what=what, how=how)
+            self._inception = _load_once("inception", load_inception, path, device=self.options.device, what=what,
+                                         how=how)
         return self._inception
 
     def vgg16(self):
         if self._vgg16 is None:
             path, what, how = self._file(self.options.vgg16, VGG16_ENV, "--vgg16")
-            self._vgg16 = load_vgg16(path, device=self.options.device, what=what, how=how)
+            self._vgg16 = _load_once("vgg16", load_vgg16, path, device=self.options.device, what=what, how=how)
         return self._vgg16
 
     def check_available(self, spec: MetricSpec) -> None:

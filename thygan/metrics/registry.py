@@ -70,7 +70,7 @@ def unavailable_for_training(names: list[str]) -> dict[str, str]:
 
 
 def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_dir: Path, device,
-                            options=None) -> dict | None:
+                            options=None, detectors=None) -> dict | None:
     """Evaluate metric ``name`` on G_ema against the training data at a snapshot.
 
     The result goes to ``metric-<name>.jsonl`` (reference record), the tick's stats.jsonl record and
@@ -82,6 +82,8 @@ def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_
     Args:
         data: thygan.stylegan.training_options.DataOptions of the run.
         options: MetricOptions; default: the training device, detector and weights from the environment.
+        detectors: The run's Detectors, shared by every metric and snapshot; default: new ones for
+            ``options`` (their files are still read once per process).
 
     Returns:
         The record written, or None for a metric skipped.
@@ -98,7 +100,7 @@ def run_metric_for_training(name: str, *, G_ema, data, snapshot_path: Path, run_
     try:
         inputs = NetworkInputs(G_ema, data_path=data.path, xflip=data.xflip, seed=options.seed,
                                cache=cache_dir(options.cache_dir), class_names=data.class_names)
-        results = compute_metric(spec, inputs, Detectors(options, flags=False), options)
+        results = compute_metric(spec, inputs, detectors or Detectors(options, flags=False), options)
     except Exception as exc:  # a metric must never end a training run; the reason is logged instead
         print(f"note: {name} skipped at {Path(snapshot_path).name}: {_one_line(exc)}", flush=True)
         return None

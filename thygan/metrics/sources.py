@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from thygan.data.image_files import ImageFiles, decode_image
+from thygan.progress import progress
 from torch_utils.seeding import seed_generators, seed_latents
 
 
@@ -63,6 +64,12 @@ class FolderImages:
     def _image(self, name: str) -> np.ndarray:
         where = (self.files.path / (self.files.prefix + name)).as_posix()  # errors name the whole path
         return _to_gray_or_rgb(decode_image(self.files.read(name), where))
+
+    def check(self, *, verbose: bool = False) -> None:
+        """Decode every image once, so a damaged file fails now (naming it), not after a long pass."""
+        for name in progress(self.names, desc=f"checking {self.label}", unit="img", leave=False,
+                             disable=not verbose):
+            self._image(name)
 
     def batches(self, start: int, batch_size: int) -> Iterator[torch.Tensor]:
         pending: list[np.ndarray] = []

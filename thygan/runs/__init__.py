@@ -29,6 +29,7 @@ from thygan.runs.folder import (
     RunLog,
     new_run_dir,
     numbered_runs,
+    open_tensorboard,
     read_options,
     tee_to_log,
     write_options,
@@ -63,7 +64,8 @@ __all__ = [
     "CLASSIFIER_RUN_DIGITS", "GAN_RUN_DIGITS", "NETWORK_SNAPSHOTS", "STATS_FILE", "RunLog", "SnapshotNames",
     "append_line", "append_metric_record", "flatten_optimizer", "kimg_index", "latest_snapshot",
     "latest_snapshot_json", "load_state_file", "load_training_state", "metric_file", "metric_files",
-    "new_run_dir", "numbered_runs", "read_jsonl", "read_metric_records", "read_options", "recover_set_aside",
+    "new_run_dir", "numbered_runs", "open_tensorboard", "read_jsonl", "read_metric_records", "read_options",
+    "recover_set_aside",
     "restore_optimizer", "save_state_file", "save_training_state", "state_files", "tee_to_log",
     "write_options", "write_pair",
 ]

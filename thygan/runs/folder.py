@@ -56,6 +56,16 @@ def tee_to_log(run_dir: str | Path, *, name: str = "log.txt") -> Tee:
     return Tee(Path(run_dir) / name)
 
 
+def open_tensorboard(run_dir: str | Path):
+    """A TensorBoard writer logging into the run folder, or None (with a note) without tensorboard."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # optional: only here, so the rest runs without it
+    except ImportError as exc:
+        print(f"Skipping tfevents export: {exc}")
+        return None
+    return SummaryWriter(str(run_dir))
+
+
 class RunLog:
     """Lines to ``echo`` (stdout) and appended to a log file; silent when not ``enabled`` (rank > 0)."""
 

@@ -13,16 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from thygan.stylegan.training_options import LossConfig  # the config lives with the other options
+
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
-
-
-@dataclass
-class LossConfig:
-    r1_gamma: float = 10.0          # R1 weight gamma; the penalty is gamma/2 * |grad D(x)|^2
-    style_mixing_prob: float = 0.9  # probability of mixing two latents at a random layer cutoff
-    pl_weight: float = 2.0          # path-length penalty weight (0 = off)
-    pl_batch_shrink: int = 2        # path-length pass uses batch // shrink samples
-    pl_decay: float = 0.01          # EMA rate of the path-length target a
 
 
 @dataclass

@@ -25,41 +25,50 @@ class Preset:
     ema: float               # G_ema half-life, kimg
     ramp: float | None       # G_ema ramp-up as a fraction of cur_nimg (None = off)
     map: int                 # mapping-network layers
-    z_dim: int = 512         # latent size
-    w_dim: int = 512         # intermediate latent size
-    channel_base_unit: int = 32768  # channels at resolution r = min(fmaps * unit // r, channel_max)
-    channel_max: int = 512   # widest layer
-    num_fp16_res: int = 4    # top resolutions in reduced precision (fp16 on CUDA, or bf16 by --precision)
-    conv_clamp: int | None = 256  # activation clamp for the reduced-precision layers
-    d_architecture: str = "resnet"  # discriminator architecture
-    pl_weight: float = 2.0   # path-length regularization weight
-    style_mixing_prob: float = 0.9  # probability of mixing two latents
-    kimg_per_tick: float = 4.0  # progress-report interval, kimg
-    cpu: bool = False        # a preset sized for CPU (tests, demo)
+    z_dim: int               # latent size
+    w_dim: int               # intermediate latent size
+    channel_base_unit: int   # channels at resolution r = min(fmaps * unit // r, channel_max)
+    channel_max: int         # widest layer
+    num_fp16_res: int        # top resolutions in reduced precision (fp16 on CUDA, or bf16 by --precision)
+    conv_clamp: int | None   # activation clamp for the reduced-precision layers
+    d_architecture: str      # discriminator architecture
+    pl_weight: float         # path-length regularization weight
+    style_mixing_prob: float  # probability of mixing two latents
+    kimg_per_tick: float     # progress-report interval, kimg
+    cpu: bool                # a preset sized for CPU (tests, demo)
 
 
-# The reference's cfg_specs (stylegan2-ada-pytorch train.py); -1 marks values computed by `auto`.
-PRESETS.register("auto", Preset(ref_gpus=-1, kimg=25000, mb=-1, mbstd=-1, fmaps=-1, lrate=-1, gamma=-1, ema=-1,
-                                ramp=0.05, map=2))
-PRESETS.register("stylegan2", Preset(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10,
-                                     ramp=None, map=8))
-PRESETS.register("paper256", Preset(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=0.5, lrate=0.0025, gamma=1,
-                                    ema=20, ramp=None, map=8))
-PRESETS.register("paper512", Preset(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=1, lrate=0.0025, gamma=0.5,
-                                    ema=20, ramp=None, map=8))
-PRESETS.register("paper1024", Preset(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10,
-                                     ramp=None, map=8))
-PRESETS.register("cifar", Preset(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01,
-                                 ema=500, ramp=0.05, map=2, d_architecture="orig", pl_weight=0,
-                                 style_mixing_prob=0))
+# fmt: off
+# The reference's cfg_specs (stylegan2-ada-pytorch train.py), -1 marking what `auto` computes, then
 # thygan's CPU presets: narrow networks (the golden `cond32` width) that learn colour and coarse
-# texture in minutes on 2 cores. Not for publication-quality images.
-PRESETS.register("cpu32", Preset(ref_gpus=1, kimg=20, mb=8, mbstd=4, fmaps=1, lrate=0.0025, gamma=0.05, ema=1,
-                                 ramp=0.05, map=2, z_dim=64, w_dim=64, channel_base_unit=2048, channel_max=128,
-                                 num_fp16_res=0, kimg_per_tick=1, cpu=True))
-PRESETS.register("cpu64", Preset(ref_gpus=1, kimg=20, mb=8, mbstd=4, fmaps=1, lrate=0.0025, gamma=0.2, ema=1,
-                                 ramp=0.05, map=2, z_dim=64, w_dim=64, channel_base_unit=4096, channel_max=128,
-                                 num_fp16_res=0, kimg_per_tick=1, cpu=True))
+# texture in minutes on 2 cores (not for publication-quality images). Columns: Preset's first fields.
+CFG_SPECS = {
+    #            gpus  kimg     mb  mbstd  fmaps  lrate   gamma   ema   ramp  map
+    "auto":      (-1,  25000,   -1,  -1,   -1,    -1,     -1,     -1,   0.05, 2),
+    "stylegan2": (8,   25000,   32,   4,    1,    0.002,  10,     10,   None, 8),
+    "paper256":  (8,   25000,   64,   8,    0.5,  0.0025, 1,      20,   None, 8),
+    "paper512":  (8,   25000,   64,   8,    1,    0.0025, 0.5,    20,   None, 8),
+    "paper1024": (8,   25000,   32,   4,    1,    0.002,  2,      10,   None, 8),
+    "cifar":     (2,   100000,  64,  32,    1,    0.0025, 0.01,   500,  0.05, 2),
+    "cpu32":     (1,   20,       8,   4,    1,    0.0025, 0.05,   1,    0.05, 2),
+    "cpu64":     (1,   20,       8,   4,    1,    0.0025, 0.2,    1,    0.05, 2),
+}
+# The rest of each Preset: what the reference's train.py fixes for all (z/w 512, fp16 in the top 4
+# resolutions clamped at 256, resnet D, path length 2, mixing 0.9, 4 kimg ticks) or sets for cifar.
+NETWORK_SPECS = {
+    #            z_dim w_dim  unit   c_max fp16 clamp arch      pl   mix  tick cpu
+    "auto":      (512, 512,  32768,  512,  4,   256,  "resnet", 2.0, 0.9, 4.0, False),
+    "stylegan2": (512, 512,  32768,  512,  4,   256,  "resnet", 2.0, 0.9, 4.0, False),
+    "paper256":  (512, 512,  32768,  512,  4,   256,  "resnet", 2.0, 0.9, 4.0, False),
+    "paper512":  (512, 512,  32768,  512,  4,   256,  "resnet", 2.0, 0.9, 4.0, False),
+    "paper1024": (512, 512,  32768,  512,  4,   256,  "resnet", 2.0, 0.9, 4.0, False),
+    "cifar":     (512, 512,  32768,  512,  4,   256,  "orig",   0,   0,   4.0, False),
+    "cpu32":     (64,  64,   2048,   128,  0,   256,  "resnet", 2.0, 0.9, 1,   True),
+    "cpu64":     (64,  64,   4096,   128,  0,   256,  "resnet", 2.0, 0.9, 1,   True),
+}
+# fmt: on
+for _name in CFG_SPECS:
+    PRESETS.register(_name, Preset(*CFG_SPECS[_name], *NETWORK_SPECS[_name]))
 
 
 def resolve_preset(name: str, *, resolution: int, gpus: int = 1) -> Preset:

@@ -3,15 +3,25 @@
 a final snapshot."""
 
 import dataclasses
+import json
 import signal
 import time
 from pathlib import Path
 
 from thygan.device import pick_device
 from thygan.errors import UserError
+from thygan.io.checkpoint import checkpoint_paths
 from thygan.runs import latest_snapshot, new_run_dir, read_options, state_files, tee_to_log, write_options
-from thygan.stylegan.train_setup import TrainFlags, default_metrics, resolve_training_options
-from thygan.stylegan.training_options import OPTIONS_FILE, TrainingOptions, options_from_dict, options_to_json
+from thygan.stylegan.training_options import (
+    OPTIONS_FILE,
+    PRECISIONS,
+    TrainFlags,
+    TrainingOptions,
+    default_metrics,
+    options_from_dict,
+    options_to_json,
+    resolve_training_options,
+)
 from torch_utils import distributed
 from torch_utils.launch import is_first_process, launch, torchrun_world_size
 
@@ -87,6 +97,11 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
     from thygan.stylegan.presets import PRESETS
 
     flags = reconcile_process_count(flags)
+    if flags.precision is None and flags.resume not in (None, "noresume"):
+        precision = _resumed_precision(resolve_resume_path(flags.resume))
+        if precision is not None:
+            _note(f"--precision={precision}, as the resumed run (pass --precision to change it)")
+            flags = dataclasses.replace(flags, precision=precision)
     device = pick_device(flags.device).type
     opts, desc = resolve_training_options(flags, _probe_dataset(flags), device)
     if device == "cpu" and flags.gpus > 1:
@@ -102,6 +117,18 @@ def resolve_options(flags: TrainFlags) -> tuple[TrainingOptions, str]:
             opts.augment.speed_kimg = 100
             opts.ema_rampup = None
     return opts, desc
+
+
+def _resumed_precision(snapshot: Path) -> str | None:
+    """The --precision a thygan snapshot was trained with (None for a reference .pkl or an older file)."""
+    if snapshot.suffix == ".pkl":
+        return None
+    try:
+        meta = json.loads(checkpoint_paths(snapshot)[1].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # loading the snapshot itself reports what is wrong with it
+    precision = (meta.get("training_options") or {}).get("precision") if isinstance(meta, dict) else None
+    return precision if precision in PRECISIONS else None
 
 
 def _resolve_metrics(text: str | None, cfg: str) -> list[str]:

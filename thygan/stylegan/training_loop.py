@@ -20,13 +20,20 @@ import numpy as np
 import psutil
 import torch
 
-from thygan.stylegan import training_artifacts as artifacts
+from thygan.metrics.evaluate import Detectors, MetricOptions
+from thygan.metrics.registry import run_metric_for_training
+from thygan.runs import open_tensorboard
+from thygan.stylegan.augment import build_augment_pipe as build_pipe
 from thygan.stylegan.loss import StyleGAN2Loss
+from thygan.stylegan.minibatches import label_table_of, minibatch_loader, open_dataset
 from thygan.stylegan.networks import Discriminator, Generator
+from thygan.stylegan.progress_grids import GridSetup, save_grid
+from thygan.stylegan.snapshot import Progress, resume_training, save_snapshot
 from thygan.stylegan.summary import format_parameter_table
-from thygan.stylegan.training_options import TrainingOptions
-from thygan.stylegan.training_state import Progress, resume_training, save_snapshot
+from thygan.stylegan.tick_report import append_stats, tick_line
+from thygan.stylegan.training_options import AugmentOptions, TrainingOptions
 from torch_utils import distributed
+from torch_utils.ops.impl_report import describe_op_paths
 from torch_utils.training_stats import StatsAccumulator
 
 
@@ -146,6 +153,29 @@ def adjust_augment_p(augment_pipe, ada_stats: StatsAccumulator, opts: TrainingOp
     augment_pipe.set_p(max(np.float32(augment_pipe.p_value()) + np.float32(adjust), 0))
 
 
+def build_augment_pipe(options: AugmentOptions, device: torch.device):
+    """The ADA pipeline, or None when augmentation is off (reference: only if p > 0 or ADA adjusts it)."""
+    if options.mode == "noaug" or (options.p == 0 and options.target is None):
+        return None
+    pipe = build_pipe(options.pipe).train().requires_grad_(False).to(device)
+    pipe.p.copy_(torch.as_tensor(options.p))
+    return pipe
+
+
+def describe_paths(device: torch.device, compile_backend: str | None = None) -> str:
+    ops = " ".join(f"{op}={impl}" for op, impl in describe_op_paths(device).items())
+    compiled = f"torch.compile({compile_backend}) for Gmain/Dmain, eager for Greg/Dreg" if compile_backend else "eager"
+    return f"device {device}; ops: {ops}; step: {compiled}"
+
+
+def run_metrics(opts: TrainingOptions, G_ema, snapshot_path: Path, run_dir: Path, detectors: Detectors) -> None:
+    """Evaluate the requested metrics on G_ema with the run's detectors; each appends to
+    metric-<name>.jsonl in the run folder."""
+    for name in opts.metrics:
+        run_metric_for_training(name, G_ema=G_ema, data=opts.data, snapshot_path=snapshot_path, run_dir=run_dir,
+                                device=detectors.options.device, options=detectors.options, detectors=detectors)
+
+
 def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int | None = None,
                   stop_requested=lambda: False) -> Progress:
     """Train until ``opts.total_kimg`` (or ``max_steps`` minibatches, or a stop request)."""
@@ -159,15 +189,15 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
     torch.backends.cudnn.allow_tf32 = opts.allow_tf32
 
     # Data: every process reads its slice of the same global sequence of minibatches.
-    dataset = artifacts.open_dataset(opts.data, seed=opts.random_seed)
-    label_table = artifacts.label_table(dataset)
+    dataset = open_dataset(opts.data, seed=opts.random_seed)
+    label_table = label_table_of(dataset)
 
     # Networks: identical initialisation on every process (same seed).
     torch.manual_seed(opts.random_seed)
     G = Generator(**opts.G_kwargs).train().requires_grad_(False).to(device)
     D = Discriminator(**opts.D_kwargs).train().requires_grad_(False).to(device)
     G_ema = copy.deepcopy(G).eval()
-    augment_pipe = artifacts.build_augment_pipe(opts.augment, device)
+    augment_pipe = build_augment_pipe(opts.augment, device)
     loss = StyleGAN2Loss(G, D, config=opts.loss, augment_pipe=augment_pipe, device=device,
                          compile_backend=opts.compile_backend)
     phases = build_phases(G, D, opts)
@@ -180,16 +210,17 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
             print(f"resumed from {opts.resume} at kimg {progress.cur_nimg / 1000:.1f}")
     if is_main:
         print(format_parameter_table({"G": G, "D": D}))
-        print(artifacts.describe_paths(device, opts.compile_backend))
+        print(describe_paths(device, opts.compile_backend))
 
-    grid = artifacts.GridSetup.from_dataset(dataset, device=device, seed=opts.random_seed)
+    grid = GridSetup.from_dataset(dataset, device=device, seed=opts.random_seed)
     if is_main and progress.cur_nimg == 0:
-        artifacts.save_grid(run_dir / "reals.png", grid.reals)
-        artifacts.save_grid(run_dir / "fakes_init.png", grid.fakes(G_ema))
+        save_grid(run_dir / "reals.png", grid.reals)
+        save_grid(run_dir / "fakes_init.png", grid.fakes(G_ema))
 
-    loader = artifacts.minibatch_loader(dataset, opts, info, start_batch=progress.batch_idx, device=device)
+    loader = minibatch_loader(dataset, opts, info, start_batch=progress.batch_idx, device=device)
     stats = StatsAccumulator(device)
-    tensorboard = artifacts.open_tensorboard(run_dir) if is_main else None
+    tensorboard = open_tensorboard(run_dir) if is_main else None
+    detectors = Detectors(MetricOptions(device=str(device)), flags=False)  # loaded at the first metric, kept
     tick_start_time = time.time()
     steps_done = 0
     if is_main:
@@ -225,19 +256,20 @@ def training_loop(opts: TrainingOptions, run_dir: str | Path, *, max_steps: int 
             torch.cuda.reset_peak_memory_stats(device)
         p = augment_pipe.p_value() if augment_pipe is not None else 0.0
         if is_main:
-            print(artifacts.tick_line(progress, timing, p, tick_stats))
-            artifacts.append_stats(run_dir, progress, timing, p, tick_stats, tensorboard)
+            print(tick_line(progress, timing, p, tick_stats))
+            append_stats(run_dir, progress, timing, p, tick_stats, tensorboard)
         finished_tick = progress.tick
         progress.tick += 1  # the saved state is "after this tick", so a resumed run goes on with the next one
         progress.tick_start_nimg = progress.cur_nimg
         if is_main and (done or finished_tick % opts.image_snapshot_ticks == 0):
-            artifacts.save_grid(run_dir / f"fakes{progress.cur_nimg // 1000:06d}.png", grid.fakes(G_ema))
+            save_grid(run_dir / f"fakes{progress.cur_nimg // 1000:06d}.png", grid.fakes(G_ema))
         if done or stop or finished_tick % opts.network_snapshot_ticks == 0:
             if is_main:
                 path = save_snapshot(run_dir, opts=opts, G=G, D=D, G_ema=G_ema, phases=phases, loss=loss,
                                      augment_pipe=augment_pipe, progress=progress, ada_stats=ada_stats,
                                      class_names=dataset.class_names)
-                artifacts.run_metrics(opts, G_ema, path, run_dir, device)
+                if opts.metrics_at_start or finished_tick > 0 or done:
+                    run_metrics(opts, G_ema, path, run_dir, detectors)
             distributed.barrier()
         tick_start_time = time.time()
         if done or stop:
