@@ -143,7 +143,7 @@ def tissue_mask(thumbnail: np.ndarray) -> np.ndarray:
     filled, dilated by a disk of 16 (sizes in overview pixels, as the reference's 1.25x mask)."""
     from skimage.color import rgb2gray
     from skimage.filters import threshold_otsu
-    from skimage.morphology import binary_dilation, disk, remove_small_holes, remove_small_objects
+    from skimage.morphology import dilation, disk, remove_small_holes, remove_small_objects
 
     grey = rgb2gray(thumbnail)
     if np.ptp(grey) == 0:
@@ -151,7 +151,7 @@ def tissue_mask(thumbnail: np.ndarray) -> np.ndarray:
     mask = grey < threshold_otsu(grey)
     mask = remove_small_objects(mask, max_size=16 * 16 - 1)
     mask = remove_small_holes(mask, max_size=128 * 128)
-    return binary_dilation(mask, disk(16))
+    return dilation(mask, disk(16))
 
 
 def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *, input_size: int,

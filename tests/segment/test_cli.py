@@ -1,0 +1,177 @@
+"""`thygan segment ...`: files written, resuming, and one-line errors with exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+import tifffile
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.segment.conftest import TINY, disk_instances, render
+from tests.segment.test_data import consep_folder
+from thygan.cli.main import cli
+from thygan.io.checkpoint import save_checkpoint
+from thygan.segment.networks import NETWORKS, HoVerNet
+
+
+def run(args):
+    result = CliRunner().invoke(cli, args)
+    return result
+
+
+def assert_user_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def save_tiny(path, input_size):
+    torch.manual_seed(0)
+    net = HoVerNet(nr_types=3, **TINY)
+    save_checkpoint(path, networks={"net": net}, registry=NETWORKS, extra={"input_size": input_size})
+    return path.with_suffix(".safetensors")
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    return save_tiny(tmp_path / "model" / "hovernet-snapshot-000001", 128)
+
+
+def write_mat(path, inst, types=None):
+    from thygan.segment.postproc import instance_records
+
+    rec = instance_records(inst)
+    ids = sorted(rec)
+    mat = {"inst_map": inst, "inst_centroid": np.array([rec[i]["centroid"] for i in ids]).reshape(-1, 2)}
+    mat["inst_type"] = np.array(types if types is not None else [1] * len(ids)).reshape(-1, 1)
+    scipy.io.savemat(path, mat)
+
+
+def test_stats_instance_and_type(tmp_path):
+    true_dir, pred_dir = tmp_path / "true", tmp_path / "pred"
+    true_dir.mkdir()
+    pred_dir.mkdir()
+    inst = disk_instances(64, [(16, 16), (40, 40)])
+    write_mat(true_dir / "a.mat", inst, [1, 2])
+    write_mat(pred_dir / "a.mat", inst, [1, 1])
+    result = run(["segment", "stats", "--pred-dir", str(pred_dir), "--true-dir", str(true_dir),
+                  "--out", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert "pq 1.0000" in result.output and "aji 1.0000" in result.output
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["images"][0]["name"] == "a"
+    result = run(["segment", "stats", "--mode", "type", "--pred-dir", str(pred_dir), "--true-dir", str(true_dir)])
+    assert result.exit_code == 0 and "f1_d 1.0000" in result.output and "acc_type 0.5000" in result.output
+
+
+def test_stats_type_without_types_is_one_line(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "t").mkdir()
+    inst = disk_instances(32, [(16, 16)])
+    scipy.io.savemat(tmp_path / "p" / "a.mat", {"inst_map": inst})
+    write_mat(tmp_path / "t" / "a.mat", inst)
+    result = run(["segment", "stats", "--mode", "type", "--pred-dir", str(tmp_path / "p"),
+                  "--true-dir", str(tmp_path / "t")])
+    assert_user_error(result, "a.mat", "inst_centroid")
+
+
+def test_train_bad_data_one_line_nothing_written(tmp_path):
+    consep_folder(tmp_path / "data", bad="no_inst")
+    result = run(["segment", "train", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "runs"),
+                  "--mode", "fast", "--width", "0.125", "--blocks", "1,1,1,1", "--input-size", "128"])
+    assert_user_error(result, "a.mat", "inst_map")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_bad_input_size(tmp_path):
+    consep_folder(tmp_path / "data")
+    result = run(["segment", "train", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "runs"),
+                  "--mode", "fast", "--width", "0.125", "--blocks", "1,1,1,1", "--input-size", "130"])
+    assert_user_error(result, "--input-size", "130")
+
+
+def test_infer_tile_outputs_and_resume(tmp_path, tiny_model):
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    inst = disk_instances(80, [(20, 20), (50, 60)])
+    Image.fromarray(render(inst)).save(tiles / "t1.png")
+    out = tmp_path / "out"
+    args = ["segment", "infer", "tile", "--model", str(tiny_model), "--input-dir", str(tiles),
+            "--output-dir", str(out), "--device", "cpu"]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "json" / "t1.json").read_text())
+    assert data["mag"] is None and isinstance(data["nuc"], dict)
+    mat = scipy.io.loadmat(out / "mat" / "t1.mat")
+    assert mat["inst_map"].shape == (80, 80)
+    assert len(mat["inst_uid"]) == len(data["nuc"])
+    assert np.asarray(Image.open(out / "overlay" / "t1.png")).shape == (80, 80, 3)
+    geo = json.loads((out / "geojson" / "t1.geojson").read_text())
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(data["nuc"])
+    header = (out / "qupath" / "t1.tsv").read_text().splitlines()[0]
+    assert header == "x\ty\tclass\tname\tcolor"
+    before = (out / "json" / "t1.json").stat().st_mtime_ns
+    assert run(args).exit_code == 0 and (out / "json" / "t1.json").stat().st_mtime_ns == before  # skipped
+
+
+def test_infer_wrong_mode_one_line(tmp_path, tiny_model):
+    (tmp_path / "tiles").mkdir()
+    result = run(["segment", "infer", "tile", "--model", str(tiny_model), "--mode", "original",
+                  "--input-dir", str(tmp_path / "tiles"), "--output-dir", str(tmp_path / "o")])
+    assert_user_error(result, "mode=fast", "mode=original")
+
+
+@pytest.mark.slow
+def test_infer_wsi_chunks_and_unreadable_slide(tmp_path):
+    tiny_model = save_tiny(tmp_path / "model" / "hovernet-snapshot-000001", 256)  # 164 px out: 4 windows a chunk
+    rng = np.random.default_rng(0)
+    inst = disk_instances(300, [tuple(int(v) for v in rng.integers(10, 290, 2)) for _ in range(40)])
+    image = render(inst)
+    image[:, :170] = 255                                      # glass: the first chunk column has no tissue
+    slide = tmp_path / "s.tif"
+    tifffile.imwrite(slide, image, tile=(128, 128), photometric="rgb")
+    out = tmp_path / "out"
+    args = ["segment", "infer", "wsi", "--model", str(tiny_model), "--input", str(slide), "--output-dir", str(out),
+            "--chunk", "128", "--margin", "46", "--device", "cpu"]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    nuc = json.loads((out / "json" / "s.json").read_text())["nuc"]
+    chunks = sorted((out / "cache" / "s").glob("chunk_*.json"))
+    assert len(chunks) == 6                                   # 3 x 3 chunks, 3 of them glass
+    centroids = [tuple(np.round(v["centroid"], 3)) for v in nuc.values()]
+    assert len(set(centroids)) == len(centroids)             # no nucleus kept twice across chunk borders
+    assert all(0 <= x < 300 and 0 <= y < 300 for x, y in centroids)
+    chunks[0].write_text("[]")                                # a finished chunk is not recomputed on resume
+    assert run(args).exit_code == 0
+    assert json.loads(chunks[0].read_text()) == []
+    bad = tmp_path / "bad.svs"
+    bad.write_bytes(b"not a slide")
+    assert_user_error(run(args[:4] + [str(bad)] + args[5:]), "bad.svs")
+
+
+def test_pseudo_labels_command(tmp_path):
+    inst = disk_instances(128, [(30, 30), (80, 90), (60, 20)], radius=8)
+    Image.fromarray(render(inst)).save(tmp_path / "he.png")
+    result = run(["segment", "pseudo-labels", "--source", str(tmp_path / "he.png"), "--dest", str(tmp_path / "pl"),
+                  "--tile-size", "64", "--min-tissue", "0"])
+    assert result.exit_code == 0, result.output
+    labels = sorted((tmp_path / "pl" / "Labels").glob("*.npy"))
+    assert len(labels) == 4
+    assert "not ground truth" in json.loads((tmp_path / "pl" / "pseudo_labels.json").read_text())["method"]
+    from thygan.segment.data import read_dataset
+
+    assert len(read_dataset(tmp_path / "pl")) == 4          # trainable as it is
+
+
+def test_pseudo_instances_find_dark_disks():
+    from thygan.segment.pseudo_labels import pseudo_instances
+    from thygan.segment.stats import instance_stats
+
+    inst = disk_instances(96, [(20, 20), (60, 70), (70, 20)], radius=8)
+    pred = pseudo_instances(render(inst))
+    assert instance_stats(inst, pred)["pq"] > 0.8
