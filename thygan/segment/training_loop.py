@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from monai.apps.pathology.losses import HoVerNetLoss
 
+from dnnlib.duration import format_duration
 from thygan import runs
 from thygan.device import pick_device
 from thygan.errors import UserError
@@ -121,13 +122,11 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     opt = torch.optim.Adam(net.parameters(), lr=opts.lr, betas=(0.9, 0.999))
 
     start_epoch = 0
-    last = runs.latest_snapshot(run_dir, names=NAMES)
-    if last is not None:
-        state = runs.state_files(last, names=NAMES)
-        if state is None:
+    if (last := runs.latest_snapshot(run_dir, names=NAMES)) is not None:
+        if (state := runs.state_files(last, names=NAMES)) is None:
             raise UserError(f"{last}: no training state beside it; cannot resume {run_dir}")
-        counters, tensors = runs.load_training_state(state[0], optimizers={"net": opt})
         net.load_state_dict(load_checkpoint(last, registry=NETWORKS).networks["net"].state_dict())
+        counters, tensors = runs.load_training_state(state[0], optimizers={"net": opt})
         torch.set_rng_state(tensors["rng"]["cpu"])
         start_epoch = int(counters["epoch"])
         print(f"Resuming {run_dir} after epoch {start_epoch}")
@@ -137,7 +136,7 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     log = runs.RunLog(run_dir / "log.txt")
     if start_epoch == 0:
         log(json.dumps(dataclasses.asdict(opts), indent=2))
-    writer = _tensorboard(run_dir)
+    writer = runs.open_tensorboard(run_dir)
     start_time = time.time()
     for epoch in range(start_epoch, end_epoch):
         phase, phase_epoch = phase_of(epoch, opts.epochs)
@@ -171,7 +170,8 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
         means = {k: v / max(count, 1) for k, v in sums.items()}
         scores = _validate(net, valid, opts.input_size, output_size, device) if valid else {}
         seconds = time.time() - epoch_start
-        log(f"epoch {epoch + 1:<4d} phase {phase + 1}  lr {lr:.0e}  time {_duration(time.time() - start_time):<8s} "
+        elapsed = format_duration(time.time() - start_time)
+        log(f"epoch {epoch + 1:<4d} phase {phase + 1}  lr {lr:.0e}  time {elapsed:<9s} "
             f"sec/epoch {seconds:<7.1f} loss {means['loss']:<7.4f}"
             + "".join(f"  {k} {v:.4f}" for k, v in scores.items()))
         runs.append_line(run_dir / runs.STATS_FILE, json.dumps(
@@ -230,17 +230,3 @@ def _save(run_dir: Path, epoch: int, net, opt, opts: SegmentOptions, output_size
     for path in (previous.with_name(previous.name + ".safetensors"), previous.with_name(previous.name + ".json")):
         path.unlink(missing_ok=True)
 
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        print(f"Skipping TensorBoard: {exc}")
-        return None
-    return SummaryWriter(str(run_dir))
