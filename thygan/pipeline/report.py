@@ -4,7 +4,6 @@ The report only reads what the steps wrote (and draws the GAN run's figures into
 can be rewritten at any time with ``thygan pipeline --config ... --only report``.
 """
 
-import json
 import os
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.runner import read_record
 from thygan.pipeline.steps import STEP_NAMES, PipelineContext, Step
+from thygan.runs import read_metric_records
 from thygan.viz.training_run import plot_metric_over_kimg, plot_training_curves, reals_vs_fakes
 
 
@@ -85,10 +85,9 @@ def _training_figures(run_dir: Path, report_dir: Path, picked_by: str) -> list[s
 def _fid_table(ctx: PipelineContext) -> list[str]:
     metric = ctx.config.gan.fid_metric or ctx.config.gan.metrics.split(",")[0]
     network = Path(ctx.network) if ctx.network else None
-    path = network.parent / f"metric-{metric}.jsonl" if network is not None and metric else None
-    if path is None or not path.is_file():
+    records = read_metric_records(network.parent, metric) if network is not None and metric else []
+    if not records:
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     mine = [r for r in records if Path(r.get("snapshot_pkl", "")).name == network.name] or records
     results = mine[-1]["results"]
     rows = [f"| {key} | {value:.2f} |" for key, value in results.items()]
