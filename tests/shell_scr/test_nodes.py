@@ -13,8 +13,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.classify.conftest import sample_splits, sample_tiles, split_file  # noqa: F401
 from tests.shell_scr.test_job_scripts import LOGGER, REPO, SHELL_SCR, ready_venv, run, sandbox  # noqa: F401
 from tests.stylegan.conftest import write_tiny_dataset
+from thygan.classify.data import real_items
+from thygan.classify.models import load_classifier
+from thygan.classify.options import TrainOptions
+from thygan.classify.train import validate
+from thygan.data.labels import read_labels
+from thygan.data.splits import load_split
 from thygan.io.checkpoint import load_checkpoint
 from thygan.runs import latest_snapshot
 from thygan.stylegan import networks  # noqa: F401  (registers G and D for load_checkpoint)
@@ -151,22 +158,34 @@ def step_result(outdir: Path) -> tuple[dict, dict, dict]:
     return weights, grads, stats
 
 
-@pytest.mark.slow
-def test_two_nodes_train_what_one_process_trains(tmp_path):
+def real_checkout(tmp_path: Path) -> Path:
+    """A checkout for env.sh: the real shell_scr and root scripts."""
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     (checkout / "shell_scr").symlink_to(SHELL_SCR)
-    (checkout / "train.py").symlink_to(REPO / "train.py")
+    for name in ("train.py", "dlc_main.py"):
+        (checkout / name).symlink_to(REPO / name)
     for name in ("setup.cfg", "pyproject.toml"):
         (checkout / name).write_text("")
+    return checkout
+
+
+def two_local_nodes() -> dict:
+    """SLURM's variables for a job of two nodes that are both this machine."""
+    return dict(SLURM_JOB_NODELIST="localhost,localhost", FAKE_NODES="localhost localhost", SLURM_JOB_ID="1",
+                RDZV_PORT=str(free_port()))
+
+
+@pytest.mark.slow
+def test_two_nodes_train_what_one_process_trains(tmp_path):
+    checkout = real_checkout(tmp_path)
     env = real_venv(tmp_path, checkout)
     data = write_tiny_dataset(tmp_path / "tiny")
     settings = dict(DATA=str(data), CFG="cpu32", KIMG="0.008", SNAP="1", METRICS="none")
 
-    nodes = dict(SLURM_JOB_NODELIST="localhost,localhost", FAKE_NODES="localhost localhost", SLURM_JOB_ID="1",
-                 RDZV_PORT=str(free_port()), GPUS="1")  # 2 nodes of 1 process
     two = subprocess.run(["bash", "shell_scr/slurm/train_gan.sh"], cwd=checkout, capture_output=True, text=True,
-                         timeout=300, env=dict(env, **settings, **nodes, OUTDIR=str(tmp_path / "two")))
+                         timeout=300, env=dict(env, **settings, **two_local_nodes(), GPUS="1",  # 2 nodes x 1
+                                               OUTDIR=str(tmp_path / "two")))
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
     assert "torchrun on 2 nodes (localhost localhost), 1 processes each" in two.stdout
 
@@ -201,3 +220,32 @@ def test_two_nodes_train_what_one_process_trains(tmp_path):
         assert (w_two[name] - weight).abs().max() <= 2 * lrate, name
         equal, total = equal + int(close.sum()), total + weight.numel()
     assert equal >= 0.999 * total, f"{total - equal} of {total} weights differ"
+
+
+@pytest.mark.slow
+def test_two_nodes_train_the_classifier_and_validate_like_one_process(sample_tiles, split_file, tmp_path):  # noqa: F811
+    """dlc_main.py through nodes.sh on two local "nodes": each process trains and validates its shard,
+    and the summed validation loss of the kept model is what one process computes over all images."""
+    checkout = real_checkout(tmp_path)
+    env = real_venv(tmp_path, checkout)
+    opts = TrainOptions(src_dir=str(sample_tiles), labels=str(sample_tiles / "dataset.json"),
+                        out_dir=str(tmp_path / "out"), split_file=str(split_file), run_id="nodes", crop_size=32,
+                        model_type="resnet18", width=8, epochs=2, batch_size=16, workers=0, device="cpu")
+    args = [f"--src_dir={opts.src_dir}", f"--labels={opts.labels}", f"--out_dir={opts.out_dir}",
+            f"--split_file={opts.split_file}", "--run_id=nodes", "--crop_size=32", "--model_type=resnet18",
+            "--width=8", "--epochs=2", "--batch_size=16", "--workers=0", "--device=cpu"]
+    command = 'source shell_scr/nodes.sh && torchrun_on_nodes 1 dlc_main.py "$@"'
+    result = subprocess.run(["bash", "-c", command, "job", *args], cwd=checkout, capture_output=True, text=True,
+                            timeout=300, env=dict(env, **two_local_nodes(), PATH=f"{env['VENV']}/bin:{env['PATH']}"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "torchrun on 2 nodes" in result.stdout
+    (run_dir,) = (tmp_path / "out").glob("*-nodes")
+    results = json.loads((run_dir / "training_results.json").read_text())
+    assert results["epochs_run"] == 2
+    log = (run_dir / "train_log.txt").read_text()
+    assert log.count("[Epoch 1/2] [Batches: 9]") == 1  # 140 images / 2 processes / 8 per process: 9 batches
+    table = read_labels(opts.labels)
+    val = real_items(opts.src_dir, table, load_split(opts.split_file, table)["val"], where="val")
+    model = load_classifier(run_dir / results["best_model"])
+    loss, _ = validate(model, val, opts, torch.device("cpu"))  # one process, every image
+    assert loss == pytest.approx(results["best_val_loss"], rel=1e-5)
