@@ -112,3 +112,16 @@ def test_patch_dataset_deterministic_and_consistent(tile_and_instances):
 
 def torch_equal(x, y):
     return bool((x == y).all())
+
+
+def test_consep_type_merge(tmp_path):
+    from thygan.segment.data import CONSEP_MERGE, parse_type_map
+
+    consep_folder(tmp_path, bad="type")                      # type ids 0 and 8
+    with pytest.raises(UserError, match="unknown type id 8"):
+        read_dataset(tmp_path, nr_types=5, type_map=parse_type_map("consep"))
+    [s] = read_dataset(tmp_path, nr_types=5, type_map=parse_type_map("8=4"))
+    assert set(np.unique(s.types)) == {0, 4}
+    assert parse_type_map("consep") == CONSEP_MERGE
+    with pytest.raises(UserError, match="--type-map"):
+        parse_type_map("3->1")

@@ -75,6 +75,9 @@ def segment_command():
               help="original: 270 -> 80 px (CoNSeP, Kumar, CPM-17); fast: 256 -> 164 px (PanNuke, MoNuSAC).")
 @click.option("--nr-types", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Nucleus types including background (CoNSeP merged: 5, PanNuke: 6); 0 = segmentation only.")
+@click.option("--type-map", metavar="MAP", default=None,
+              help="Renumber type ids on reading: 'consep' (hover_net's merge {3,4}->3, {5,6,7}->4, with "
+                   "--nr-types=5) or pairs like 4=3,5=4.")
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               metavar="X", help="Channel multiplier; below 1 a narrow network for CPUs (e.g. 0.375).")
 @click.option("--blocks", default="3,4,6,3", show_default=True, metavar="N,N,N,N",
@@ -106,14 +109,15 @@ def segment_command():
 @click.option("--stop-after-epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N epochs of this call (the run stays resumable).")
 @click.option("-n", "--dry-run", is_flag=True, help="Read the data and print the resolved options; train nothing.")
-def train_command(data, valid, outdir, name, mode, nr_types, width, blocks, input_size, epochs, batch, lr, lr_step,
-                  patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, resume,
+def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, blocks, input_size, epochs, batch, lr,
+                  lr_step, patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, resume,
                   stop_after_epochs, dry_run):
     """Train HoVer-Net in the reference's two phases (replaces hover_net's config.py + run_train.py).
 
     \b
     Examples:
-      thygan segment train --data=CoNSeP/Train --valid=CoNSeP/Test --mode=original --nr-types=5
+      thygan segment train --data=CoNSeP/Train --valid=CoNSeP/Test --mode=original --nr-types=5 \\
+          --type-map=consep
       thygan segment train --data=pl/train --valid=pl/valid --mode=fast --width=0.375 \\
           --blocks=1,1,1,1 --epochs=3,3 --batch=4,4 --device=cpu
     """
@@ -133,7 +137,8 @@ def train_command(data, valid, outdir, name, mode, nr_types, width, blocks, inpu
     except ValueError:
         raise UserError(f"--blocks: expected four integers like 3,4,6,3, got {blocks!r}") from None
     opts = SegmentOptions(data=data, valid=valid, outdir=outdir, name=name, mode=mode, nr_types=nr_types,
-                          width=width, blocks=block_list, input_size=input_size, epochs=epochs, batch=batch, lr=lr,
+                          type_map=type_map, width=width, blocks=block_list, input_size=input_size, epochs=epochs,
+                          batch=batch, lr=lr,
                           lr_step=lr_step, patches_per_epoch=patches_per_epoch, pretrained=pretrained,
                           pretrained_layout=pretrained_layout, type_info=type_info, seed=seed, workers=workers,
                           device=device).resolved()
@@ -144,7 +149,9 @@ def train_command(data, valid, outdir, name, mode, nr_types, width, blocks, inpu
     except ValueError as exc:
         raise UserError(f"--width/--blocks: {exc}") from None
     if dry_run:
-        samples = read_dataset(data, nr_types=nr_types)
+        from thygan.segment.data import parse_type_map
+
+        samples = read_dataset(data, nr_types=nr_types, type_map=parse_type_map(type_map))
         click.echo(json.dumps(dataclasses.asdict(opts), indent=2))
         click.echo(f"{len(samples)} training images; dry run, nothing trained")
         return

@@ -71,10 +71,29 @@ def read_label(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         return np.asarray(im).astype(np.int32), None
 
 
-def _check(sample: Sample, nr_types: int | None, source: Path) -> Sample:
+CONSEP_MERGE = {3: 3, 4: 3, 5: 4, 6: 4, 7: 4}  # hover_net's dataset.py: 1 misc, 2 inflam, 3 epithelial, 4 spindle
+
+
+def parse_type_map(text: str | None) -> dict[int, int]:
+    """'consep' or 'A=B,C=D' (type ids) -> {A: B, C: D}; None or '' -> {}."""
+    if not text:
+        return {}
+    if text == "consep":
+        return dict(CONSEP_MERGE)
+    try:
+        return {int(a): int(b) for a, b in (pair.split("=") for pair in text.split(","))}
+    except ValueError:
+        raise UserError(f"--type-map: expected 'consep' or pairs like 4=3,5=4, got {text!r}") from None
+
+
+def _check(sample: Sample, nr_types: int | None, source: Path, type_map: dict[int, int] | None = None) -> Sample:
     if sample.inst.shape != sample.image.shape[:2]:
         raise UserError(f"{source}: mask size {sample.inst.shape[1]}x{sample.inst.shape[0]} differs from the "
                         f"image's {sample.image.shape[1]}x{sample.image.shape[0]}")
+    if type_map and sample.types is not None:
+        lut = np.arange(max(int(sample.types.max()), *type_map) + 1)
+        lut[list(type_map)] = list(type_map.values())
+        sample.types = lut[sample.types].astype(np.int32)
     if nr_types and sample.types is None:
         raise UserError(f"{source}: no type map, but {nr_types} types were asked for (use --nr-types 0)")
     if nr_types and sample.types.max() >= nr_types:
@@ -93,7 +112,7 @@ def _sub(root: Path, name: str) -> Path | None:
     return None
 
 
-def read_folder(root: str | Path, *, nr_types: int = 0) -> list[Sample]:
+def read_folder(root: str | Path, *, nr_types: int = 0, type_map: dict[int, int] | None = None) -> list[Sample]:
     """All samples of an Images/Labels folder or a folder of hover_net ``[RGB, inst, type]`` patches."""
     root = Path(root)
     if not root.is_dir():
@@ -108,7 +127,7 @@ def read_folder(root: str | Path, *, nr_types: int = 0) -> list[Sample]:
             if label is None:
                 raise UserError(f"{path}: no label {path.stem}{{{','.join(LABEL_SUFFIXES)}}} in {labels}")
             inst, types = read_label(label)
-            samples.append(_check(Sample(path.stem, _read_image(path), inst, types), nr_types, label))
+            samples.append(_check(Sample(path.stem, _read_image(path), inst, types), nr_types, label, type_map))
     else:
         for path in sorted(root.glob("*.npy")):
             patch = np.load(path, allow_pickle=False)
@@ -117,7 +136,7 @@ def read_folder(root: str | Path, *, nr_types: int = 0) -> list[Sample]:
                                 f"got shape {patch.shape}")
             types = patch[..., 4].astype(np.int32) if patch.shape[-1] == 5 else None
             sample = Sample(path.stem, patch[..., :3].astype(np.uint8), patch[..., 3].astype(np.int32), types)
-            samples.append(_check(sample, nr_types, path))
+            samples.append(_check(sample, nr_types, path, type_map))
     if not samples:
         raise UserError(f"{root}: no labelled images found (expected Images/ + Labels/ or *.npy patches)")
     return samples
@@ -142,7 +161,7 @@ def pannuke_instance_and_types(masks: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return inst, types
 
 
-def read_pannuke(root: str | Path, *, nr_types: int = 6) -> list[Sample]:
+def read_pannuke(root: str | Path, *, nr_types: int = 6, type_map: dict[int, int] | None = None) -> list[Sample]:
     """Samples of one PanNuke fold (memory-mapped; each image converted as it is read)."""
     paths = find_pannuke(Path(root))
     if paths is None:
@@ -158,13 +177,13 @@ def read_pannuke(root: str | Path, *, nr_types: int = 6) -> list[Sample]:
         inst, types = pannuke_instance_and_types(np.asarray(masks[k]))
         sample = Sample(f"{k:05d}", np.clip(np.asarray(images[k]), 0, 255).astype(np.uint8), inst, types,
                         None if tissues is None else str(tissues[k]))
-        samples.append(_check(sample, nr_types, paths["masks"]))
+        samples.append(_check(sample, nr_types, paths["masks"], type_map))
     return samples
 
 
-def read_dataset(root: str | Path, *, nr_types: int = 0) -> list[Sample]:
-    """Any of the layouts in the module docstring."""
+def read_dataset(root: str | Path, *, nr_types: int = 0, type_map: dict[int, int] | None = None) -> list[Sample]:
+    """Any of the layouts in the module docstring; ``type_map`` renumbers type ids first (e.g. CONSEP_MERGE)."""
     root = Path(root)
     if root.is_dir() and not (_sub(root, "Images") or any(root.glob("*.npy"))) and find_pannuke(root):
-        return read_pannuke(root, nr_types=nr_types)
-    return read_folder(root, nr_types=nr_types)
+        return read_pannuke(root, nr_types=nr_types, type_map=type_map)
+    return read_folder(root, nr_types=nr_types, type_map=type_map)

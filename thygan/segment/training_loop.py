@@ -27,7 +27,7 @@ from thygan import runs
 from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.checkpoint import load_checkpoint, save_checkpoint
-from thygan.segment.data import read_dataset
+from thygan.segment.data import parse_type_map, read_dataset
 from thygan.segment.networks import MODES, NETWORKS, HoVerNet
 from thygan.segment.overlay import draw_overlay, read_type_info
 from thygan.segment.patches import PatchDataset
@@ -48,6 +48,7 @@ class SegmentOptions:
     name: str = "hovernet"              # run folder suffix
     mode: str = "original"              # 'original' (270 -> 80) or 'fast' (256 -> 164)
     nr_types: int = 0                   # nucleus types incl. background; 0 = segmentation only
+    type_map: str | None = None         # type ids renumbered on reading: 'consep' or 'A=B,C=D'
     width: float = 1.0                  # channel multiplier (1 = reference)
     blocks: list[int] = field(default_factory=lambda: [3, 4, 6, 3])  # residual units per encoder group
     input_size: int | None = None       # px; None = the mode's (270 / 256)
@@ -100,8 +101,9 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
         opts = SegmentOptions.from_dict(runs.read_options(run_dir))
     opts = opts.resolved()
     device = pick_device(opts.device)
-    samples = read_dataset(opts.data, nr_types=opts.nr_types)  # before the run folder: bad data makes none
-    valid = read_dataset(opts.valid, nr_types=opts.nr_types) if opts.valid else []
+    type_map = parse_type_map(opts.type_map)
+    samples = read_dataset(opts.data, nr_types=opts.nr_types, type_map=type_map)  # bad data: no run folder
+    valid = read_dataset(opts.valid, nr_types=opts.nr_types, type_map=type_map) if opts.valid else []
     torch.manual_seed(opts.seed)
     net = build_network(opts).to(device)
     try:
