@@ -118,7 +118,7 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
     Examples:
       thygan segment train --data=CoNSeP/Train --valid=CoNSeP/Test --mode=original --nr-types=5 \\
           --type-map=consep
-      thygan segment train --data=pl/train --valid=pl/valid --mode=fast --width=0.375 \\
+      thygan segment train --data=pl/train --valid=pl/valid --mode=fast --width=0.125 \\
           --blocks=1,1,1,1 --epochs=3,3 --batch=4,4 --device=cpu
     """
     import dataclasses
