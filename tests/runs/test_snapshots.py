@@ -11,6 +11,7 @@ from thygan.runs import (
     SnapshotNames,
     kimg_index,
     latest_snapshot,
+    latest_snapshot_json,
     load_training_state,
     save_training_state,
     state_files,
@@ -100,7 +101,10 @@ def test_unfinished_rewrite_restores_the_previous_pair(tmp_path, files_rewritten
 
     with pytest.raises(KeyboardInterrupt):
         write_pair(tmp_path, 5, names=EPOCHS, write_state=killed, write_snapshot=lambda stem: None)
-    assert list(tmp_path.glob("*.prev"))
+    prev = sorted(tmp_path.glob("*.prev"))
+    assert prev
+    latest_snapshot_json(tmp_path, names=EPOCHS)  # a reader of a live run moves nothing
+    assert sorted(tmp_path.glob("*.prev")) == prev
     snapshot = latest_snapshot(tmp_path, names=EPOCHS)
     assert snapshot == files[1]
     assert {path.name: path.read_bytes() for path in files} == before

@@ -116,25 +116,30 @@ def recover_set_aside(run_dir: str | Path, *, names: SnapshotNames = NETWORK_SNA
                     _prev(path).replace(path)
 
 
+def _snapshot_jsons(run_dir: Path, names: SnapshotNames) -> list[tuple[float, Path]]:
+    """(index, path) of every snapshot JSON in a run folder, the commit markers of their pairs."""
+    return [(index, path) for path in Path(run_dir).glob(f"{names.snapshot}-*.json")
+            if (index := names.index_of(path)) is not None]
+
+
 def latest_snapshot(run_dir: str | Path, *, names: SnapshotNames = NETWORK_SNAPSHOTS) -> Path | None:
-    """The newest complete snapshot's .safetensors in a run folder (preferring ones with a training state)."""
+    """The newest complete snapshot's .safetensors in a run folder (preferring ones with a training state).
+
+    Finishes a rewrite a killed process left (``recover_set_aside``), so only the trainer (resuming) and
+    what runs after it should call it; readers of a live run use ``latest_snapshot_json``.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return None
     recover_set_aside(run_dir, names=names)
-    complete = []
-    for path in run_dir.iterdir():
-        index = names.index_of(path)
-        if index is None or not path.name.endswith(".json") or not checkpoint_paths(path)[0].exists():
-            continue
-        complete.append((state_files(path, names=names) is not None, index, path.with_suffix(".safetensors")))
+    complete = [(state_files(path, names=names) is not None, index, checkpoint_paths(path)[0])
+                for index, path in _snapshot_jsons(run_dir, names) if checkpoint_paths(path)[0].exists()]
     return max(complete)[2] if complete else None
 
 
 def latest_snapshot_json(run_dir: str | Path, *, names: SnapshotNames = NETWORK_SNAPSHOTS) -> Path | None:
-    """The JSON of the newest snapshot (weights not required: readers of metadata only)."""
-    found = [(index, path) for path in Path(run_dir).glob(f"{names.snapshot}-*.json")
-             if (index := names.index_of(path)) is not None]
+    """The JSON of the newest snapshot, touching nothing (for readers of metadata, even of a live run)."""
+    found = _snapshot_jsons(Path(run_dir), names)
     return max(found)[1] if found else None
 
 
