@@ -18,6 +18,7 @@ import numpy as np
 
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path
+from thygan.runs import NETWORK_SNAPSHOTS, STATS_FILE, latest_snapshot_json, metric_file, metric_files, read_jsonl
 
 KIMG_KEY = "Progress/kimg"
 AUGMENT_KEY = "Progress/augment"
@@ -30,7 +31,6 @@ MARKER_MAX_POINTS = 40   # curves with at most this many points show a marker at
 MIN_GRID_HEIGHT = 512    # px: smaller grids are upscaled by an integer factor (nearest neighbour)
 MAX_GRIDS_WIDTH = 6144   # px: wider grids (large resolutions) are downscaled to fit side by side
 _FAKES = re.compile(r"^fakes(\d+)\.png$")
-_SNAPSHOT = re.compile(r"network-snapshot-(\d+)\.")
 
 
 class Series(NamedTuple):
@@ -39,34 +39,6 @@ class Series(NamedTuple):
     kimg: np.ndarray
     mean: np.ndarray
     std: np.ndarray
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """The JSON objects of a ``.jsonl`` file, one per non-empty line.
-
-    A last line with no newline that does not parse is being appended by a running training (its
-    appends are not atomic) and is left out; any other bad line is a ``UserError``.
-    """
-    try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot be read ({exc})") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                continue
-            raise UserError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise UserError(f"{path} line {number}: expected a JSON object")
-        records.append(record)
-    return records
 
 
 def _read_json(path: Path) -> dict:
@@ -79,17 +51,12 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _latest_snapshot_json(run_dir: Path) -> Path | None:
-    found = [(int(m[1]), p) for p in run_dir.glob("network-snapshot-*.json") if (m := _SNAPSHOT.match(p.name))]
-    return max(found)[1] if found else None
-
-
 def run_options(run_dir: str | Path) -> dict:
     """The run's options: ``training_options.json``, else those in the latest snapshot JSON, else {}."""
     run_dir = Path(run_dir)
     if (run_dir / "training_options.json").is_file():
         return _read_json(run_dir / "training_options.json")
-    snapshot = _latest_snapshot_json(run_dir)
+    snapshot = latest_snapshot_json(run_dir)
     options = _read_json(snapshot).get("training_options") if snapshot else None
     return options if isinstance(options, dict) else {}
 
@@ -102,7 +69,7 @@ def _data_options(run_dir: Path) -> dict:
 def class_names(run_dir: str | Path) -> list[str] | None:
     """Class names of a conditional run: the latest snapshot JSON's, else the options'; None if unknown."""
     run_dir = Path(run_dir)
-    snapshot = _latest_snapshot_json(run_dir)
+    snapshot = latest_snapshot_json(run_dir)
     names = _read_json(snapshot).get("class_names") if snapshot else None
     source = snapshot
     if names is None:
@@ -134,7 +101,7 @@ def training_series(run_dir: str | Path) -> dict[str, Series]:
         {stats key: Series} for the keys of LOSS_KEYS, PENALTY_KEYS and AUGMENT_KEY that occur. A tick
         without an entry (R1 between lazy-regularisation steps, say) is left out of that series.
     """
-    path = Path(run_dir) / "stats.jsonl"
+    path = Path(run_dir) / STATS_FILE
     records = read_jsonl(path)
     if not records:
         raise UserError(f"{path}: no ticks recorded yet")
@@ -266,13 +233,13 @@ def _line_name(metric: str, key: str) -> str:
     return key[len(metric) + 1:] if key.startswith(metric + "_") else key
 
 
-def _snapshot_kimg(path: Path, number: int, record: dict) -> int:
+def _snapshot_kimg(path: Path, number: int, record: dict) -> float:
     snapshot = record.get("snapshot_pkl")
-    match = _SNAPSHOT.search(Path(snapshot).name) if isinstance(snapshot, str) else None
-    if match is None:
+    kimg = NETWORK_SNAPSHOTS.index_of(snapshot) if isinstance(snapshot, str) else None
+    if kimg is None:
         raise UserError(f"{path} record {number}: snapshot_pkl {snapshot!r} names no network-snapshot-NNNNNN "
                         f"file, so its kimg is unknown")
-    return int(match[1])
+    return kimg
 
 
 def read_metric(path: str | Path) -> MetricHistory:
@@ -308,8 +275,8 @@ def metric_histories(run_dir: str | Path, metric: str | None = None) -> list[Met
     """Every ``metric-*.jsonl`` of a run (by name), or only ``metric-<metric>.jsonl``."""
     run_dir = Path(run_dir)
     if metric is not None:
-        return [read_metric(run_dir / f"metric-{metric}.jsonl")]
-    paths = sorted(run_dir.glob("metric-*.jsonl"))
+        return [read_metric(metric_file(run_dir, metric))]
+    paths = metric_files(run_dir)
     if not paths:
         raise UserError(f"{run_dir / 'metric-*.jsonl'}: none found (the run evaluated no metrics; see --metrics)")
     return [read_metric(path) for path in paths]
