@@ -8,7 +8,7 @@
 3. Inference throughput: ``thygan segment infer tile`` on the held-out tiles and ``infer wsi`` on the whole
    slide, each in its own process (windows/s, wall time, peak RSS).
 
-Usage: python benchmarks/segment_cpu.py --out=/tmp/segment_cpu [--epochs=2,10] [--threads=1]
+Usage: python benchmarks/segment_cpu.py --out=/tmp/segment_cpu [--epochs=2,10] [--threads=1] [--reuse]
 Writes OUT/summary.json and OUT/heldout_overlay.png (prediction | pseudo-labels on held-out tiles).
 """
 
@@ -40,10 +40,12 @@ def _split(pl: Path, out: Path) -> tuple[Path, Path]:
     return out / "train", out / "valid"
 
 
-# Runs the CLI in a child and prints the child's own peak RSS last (RUSAGE_CHILDREN would mix the runs).
-_CHILD = ("import resource, runpy, sys; sys.argv = ['thygan'] + sys.argv[1:]\n"
+# Runs the CLI in a child and prints the child's own peak RSS (VmHWM) last. getrusage's ru_maxrss would not
+# do: Linux carries the parent's high-water mark across fork + exec, and RUSAGE_CHILDREN mixes the runs.
+_CHILD = ("import runpy, sys; sys.argv = ['thygan'] + sys.argv[1:]\n"
           "try:\n    runpy.run_module('thygan.cli.main_entry', run_name='__main__')\n"
-          "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+          "finally:\n    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+          "    print('PEAK_RSS_KB', hwm)")
 
 
 def _timed(args: list[str], threads: int) -> dict:
@@ -63,7 +65,8 @@ def _timed(args: list[str], threads: int) -> dict:
 @click.option("--patches", default=32, show_default=True, help="Training windows per epoch.")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam lr (higher than the reference's for a short run).")
 @click.option("--threads", default=1, show_default=True, help="torch threads (1 on a shared 2-core machine).")
-def main(out, epochs, patches, lr, threads):
+@click.option("--reuse", is_flag=True, help="Reuse the model trained in OUT by an earlier run; re-measure the rest.")
+def main(out, epochs, patches, lr, threads, reuse):
     import torch
     from PIL import Image
 
@@ -86,8 +89,10 @@ def main(out, epochs, patches, lr, threads):
                           mode="fast", width=0.125, blocks=[1, 1, 1, 1], epochs=[e1, e2], batch=[4, 4], lr=lr,
                           lr_step=1000, patches_per_epoch=patches, device="cpu", seed=10)
     start = time.time()
-    run_dir = training_loop(opts, verbose=False)
-    train_seconds = time.time() - start
+    previous = sorted((out / "runs").glob("*-pseudo-cpu"))
+    # --reuse: measure inference again with the model already trained in OUT (training is the slow part)
+    run_dir = previous[-1] if reuse and previous else training_loop(opts, verbose=False)
+    train_seconds = None if reuse and previous else time.time() - start
     snapshot = max(run_dir.glob(f"{NAMES.snapshot}-*.safetensors"))
     net, input_size, _ = load_model(snapshot)
     output_size = net.output_size(input_size)
@@ -103,6 +108,8 @@ def main(out, epochs, patches, lr, threads):
     with np.errstate(all="ignore"):
         scores = {k: float(np.nanmean([r[k] for r in rows])) for k in ("pq", "aji", "dice", "dq", "sq")}
 
+    shutil.rmtree(out / "infer_tile", ignore_errors=True)   # both commands resume: start them afresh
+    shutil.rmtree(out / "infer_wsi", ignore_errors=True)
     tile = _timed(["segment", "infer", "tile", f"--model={snapshot}",
                    f"--input-dir={valid_dir / 'Images'}", f"--output-dir={out / 'infer_tile'}", "--device=cpu"],
                   threads)
