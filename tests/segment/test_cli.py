@@ -175,3 +175,12 @@ def test_pseudo_instances_find_dark_disks():
     inst = disk_instances(96, [(20, 20), (60, 70), (70, 20)], radius=8)
     pred = pseudo_instances(render(inst))
     assert instance_stats(inst, pred)["pq"] > 0.8
+
+
+def test_train_dry_run_prints_options_writes_nothing(tmp_path):
+    consep_folder(tmp_path / "data")
+    result = run(["segment", "train", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "runs"),
+                  "--mode", "fast", "--nr-types", "5", "--type-map", "consep", "--epochs", "3", "-n"])
+    assert result.exit_code == 0, result.output
+    assert '"epochs": [\n    3,\n    3\n  ]' in result.output and '"input_size": 256' in result.output
+    assert "1 training images" in result.output and not (tmp_path / "runs").exists()
