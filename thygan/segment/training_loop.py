@@ -2,7 +2,9 @@
 
 Phase 1 trains the decoders with the encoder frozen, phase 2 everything; each phase starts a fresh Adam
 (lr 1e-4, betas 0.9/0.999) stepped down 10x every ``lr_step`` epochs (the reference's StepLR(25)). Loss:
-MONAI's ``HoVerNetLoss`` with the reference's weights (all 1; MONAI weights the HV MSE by 2).
+MONAI's ``HoVerNetLoss`` with the reference's weights (all 1; MONAI weights the HV MSE by 2). Not yet
+aligned: MONAI's gradient term (MSGE) uses normalised, reflect-padded 5x5 Sobel kernels; the reference
+builds its own 5x5 kernels without that normalisation, so its MSGE is larger in scale (an open item).
 
 Each epoch: one fixed-width log line (stdout + log.txt), the same numbers in stats.jsonl and TensorBoard,
 an overlay PNG of predictions on a few images, and a snapshot pair in the run folder (thygan.runs:
