@@ -184,3 +184,24 @@ def test_train_dry_run_prints_options_writes_nothing(tmp_path):
     assert result.exit_code == 0, result.output
     assert '"epochs": [\n    3,\n    3\n  ]' in result.output and '"input_size": 256' in result.output
     assert "1 training images" in result.output and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_infer_tile_with_reference_checkpoint(tmp_path):
+    from tests.segment.test_weights import reference_state
+
+    tar = tmp_path / "hovernet_original_kumar_notype_tf2pytorch.tar"
+    state = reference_state("original_types0", prefix="module.")
+    for k, v in state.items():   # small weights and positive variances: finite maps from random values
+        if k.endswith("running_var"):
+            state[k] = v.abs() + 1
+        elif v.is_floating_point() and not k.endswith("unpool_mat"):
+            state[k] = v * 0.01
+    torch.save({"desc": state}, tar)
+    (tmp_path / "tiles").mkdir()
+    Image.fromarray(render(disk_instances(80, [(40, 40)]))).save(tmp_path / "tiles" / "k.png")
+    result = run(["segment", "infer", "tile", "--model", str(tar), "--mode", "original", "--nr-types", "0",
+                  "--input-dir", str(tmp_path / "tiles"), "--output-dir", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert scipy.io.loadmat(tmp_path / "out" / "mat" / "k.mat")["inst_map"].shape == (80, 80)
+    assert "inst_type" not in scipy.io.loadmat(tmp_path / "out" / "mat" / "k.mat")
