@@ -205,3 +205,19 @@ def test_infer_tile_with_reference_checkpoint(tmp_path):
     assert result.exit_code == 0, result.output
     assert scipy.io.loadmat(tmp_path / "out" / "mat" / "k.mat")["inst_map"].shape == (80, 80)
     assert "inst_type" not in scipy.io.loadmat(tmp_path / "out" / "mat" / "k.mat")
+
+
+def test_stats_pannuke(tmp_path):
+    true = np.zeros((2, 16, 16, 6), np.float64)
+    true[0, 2:8, 2:8, 0] = 1
+    true[1, 2:8, 2:8, 2] = 4
+    pred = true.copy()
+    pred[1] = 0                                               # image 1 missed entirely
+    for name, masks in (("t", true), ("p", pred)):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "masks.npy", masks)
+    np.save(tmp_path / "t" / "types.npy", np.array(["Breast", "Colon"]))
+    result = run(["segment", "stats", "--mode", "pannuke", "--pred-dir", str(tmp_path / "p"),
+                  "--true-dir", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert "mPQ 0.5000" in result.output and "bPQ 0.5000" in result.output and "PQ_3 nan" in result.output
