@@ -24,58 +24,57 @@ _DECODER_UNITS = {"u3": "decoder_blocks.decoderblock1", "u2": "decoder_blocks.de
 UNPOOL_KEY = "upsample2x.unpool_mat"  # the reference's nearest-upsampling constant; not a weight
 
 
+def _rules() -> list[tuple[str, str]]:
+    """(reference template, our template) pairs, most specific first. ``{n}`` is a unit index counted from 0
+    in both layouts except MONAI's decoder layers, counted from 1 (``{n1}``); ``{rest}`` is the tail."""
+    rules = [("conv0./.{rest}", "conv0.conv.{rest}"), ("conv0.bn.{rest}", "conv0.bn.{rest}"),
+             ("conv_bot.{rest}", "bottleneck.conv_bottleneck.{rest}")]
+    for d in ("d0", "d1", "d2", "d3"):
+        rules += [(f"{d}.units.{{n}}.{{rest}}", f"res_blocks.{d}.layers.denselayer_{{n}}.layers.{{rest}}"),
+                  (f"{d}.blk_bna.{{rest}}", f"res_blocks.{d}.bna_block.{{rest}}"),
+                  (f"{d}.shortcut.{{rest}}", f"res_blocks.{d}.shortcut.{{rest}}")]
+    for short, long in BRANCHES.items():
+        for unit, ours in _DECODER_UNITS.items():
+            ref, new = f"decoder.{short}.{unit}.", f"{long}.{ours}."
+            rules += [(ref + "dense.units.{n}.conv1/bn.{rest}", new + "denselayerdecoder{n1}.layers.conv1/norm.{rest}"),
+                      (ref + "dense.units.{n}.{rest}", new + "denselayerdecoder{n1}.layers.{rest}"),
+                      (ref + "dense.blk_bna.{rest}", new + "bna_block.{rest}"),
+                      (ref + "{rest}", new + "{rest}")]
+    return rules
+
+
+def _pattern(template: str) -> re.Pattern:
+    fields = {"{n}": r"(?P<n>\d+)", "{n1}": r"(?P<n1>\d+)", "{rest}": r"(?P<rest>.+)"}
+    parts = re.split(r"(\{n\}|\{n1\}|\{rest\})", template)
+    return re.compile("".join(fields.get(part, re.escape(part)) for part in parts))
+
+
+_RULES = [(_pattern(a), a, _pattern(b), b) for a, b in _rules()]
+
+
+def _rename(key: str, *, to_ours: bool) -> str:
+    """One table, both directions (see ``_rules``)."""
+    for ref_re, ref, ours_re, ours in _RULES:
+        m = (ref_re if to_ours else ours_re).fullmatch(key)
+        if m:
+            fields = m.groupdict()
+            if "n" in fields:
+                fields["n1"] = int(fields["n"]) + 1
+            elif "n1" in fields:
+                fields["n"] = int(fields["n1"]) - 1
+            return (ours if to_ours else ref).format(**fields)
+    raise KeyError(key)
+
+
 def reference_to_ours(key: str) -> str | None:
     """Reference hover_net state-dict key -> our key; None for the constant ``upsample2x.unpool_mat``."""
     key = key.removeprefix("module.")
-    if key == UNPOOL_KEY:
-        return None
-    if key.startswith("conv0./."):
-        return "conv0.conv." + key[len("conv0./."):]
-    if key.startswith("conv0."):
-        return key
-    if key.startswith("conv_bot."):
-        return "bottleneck.conv_bottleneck." + key[len("conv_bot."):]
-    m = re.fullmatch(r"(d\d)\.(units\.(\d+)\.|blk_bna\.|shortcut\.)(.+)", key)
-    if m:
-        block, part, unit, rest = m.groups()
-        part = {"blk_bna.": "bna_block.", "shortcut.": "shortcut."}.get(part, f"layers.denselayer_{unit}.layers.")
-        return f"res_blocks.{block}.{part}{rest}"
-    m = re.fullmatch(r"decoder\.(np|hv|tp)\.(u\d)\.(.+)", key)
-    if m:
-        branch, unit, rest = m.groups()
-        dense = re.fullmatch(r"dense\.units\.(\d+)\.(.+)", rest)
-        if dense:
-            rest = f"denselayerdecoder{int(dense[1]) + 1}.layers.{dense[2].replace('conv1/bn', 'conv1/norm')}"
-        elif rest.startswith("dense.blk_bna."):
-            rest = "bna_block." + rest[len("dense.blk_bna."):]
-        return f"{BRANCHES[branch]}.{_DECODER_UNITS[unit]}.{rest}"
-    raise KeyError(key)
+    return None if key == UNPOOL_KEY else _rename(key, to_ours=True)
 
 
 def ours_to_reference(key: str) -> str:
     """Inverse of ``reference_to_ours``."""
-    if key.startswith("conv0.conv."):
-        return "conv0./." + key[len("conv0.conv."):]
-    if key.startswith("bottleneck.conv_bottleneck."):
-        return "conv_bot." + key[len("bottleneck.conv_bottleneck."):]
-    m = re.fullmatch(r"res_blocks\.(d\d)\.(layers\.denselayer_(\d+)\.layers\.|bna_block\.|shortcut\.)(.+)", key)
-    if m:
-        block, part, unit, rest = m.groups()
-        part = {"bna_block.": "blk_bna.", "shortcut.": "shortcut."}.get(part, f"units.{unit}.")
-        return f"{block}.{part}{rest}"
-    for short, long in BRANCHES.items():
-        if key.startswith(long + "."):
-            rest = key[len(long) + 1:]
-            for unit, ours in _DECODER_UNITS.items():
-                if rest.startswith(ours + "."):
-                    rest = rest[len(ours) + 1:]
-                    dense = re.fullmatch(r"denselayerdecoder(\d+)\.layers\.(.+)", rest)
-                    if dense:
-                        rest = f"dense.units.{int(dense[1]) - 1}.{dense[2].replace('conv1/norm', 'conv1/bn')}"
-                    elif rest.startswith("bna_block."):
-                        rest = "dense.blk_bna." + rest[len("bna_block."):]
-                    return f"decoder.{short}.{unit}.{rest}"
-    return key  # conv0.bn.* is named alike
+    return _rename(key, to_ours=False)
 
 
 def read_reference_state(path: str | Path) -> dict[str, torch.Tensor]:
