@@ -125,6 +125,14 @@ def test_run_translates_every_image_of_any_size_and_resumes(tmp_path, tiny_check
                                                "--out", str(tmp_path / "out"), "--device", "cpu"])
     assert "0 file(s) written" in result.output
     assert (tmp_path / "out" / "000.png").stat().st_mtime_ns == first
+    import shutil
+
+    archive = shutil.make_archive(str(tmp_path / "src"), "zip", src)  # the same images from a zip
+    result = runner.invoke(translate_command, ["run", "--network", str(tiny_checkpoint), "--source", archive,
+                                               "--out", str(tmp_path / "from_zip"), "--device", "cpu"])
+    assert result.exit_code == 0 and "55 file(s) written" in result.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "from_zip" / "sub" / "001.png")),
+                          np.asarray(Image.open(tmp_path / "out" / "sub" / "001.png")))
 
 
 @pytest.mark.slow
