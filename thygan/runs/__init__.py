@@ -32,6 +32,7 @@ from thygan.runs.folder import (
     open_tensorboard,
     read_options,
     tee_to_log,
+    write_epoch_scalars,
     write_options,
 )
 from thygan.runs.metric_records import (
@@ -67,5 +68,5 @@ __all__ = [
     "new_run_dir", "numbered_runs", "open_tensorboard", "read_jsonl", "read_metric_records", "read_options",
     "recover_set_aside",
     "restore_optimizer", "save_state_file", "save_training_state", "state_files", "tee_to_log",
-    "write_options", "write_pair",
+    "write_epoch_scalars", "write_options", "write_pair",
 ]

@@ -66,6 +66,20 @@ def open_tensorboard(run_dir: str | Path):
     return SummaryWriter(str(run_dir))
 
 
+def write_epoch_scalars(writer, scalars: dict[str, float], epoch: int, *, images: dict | None = None) -> None:
+    """One epoch's numbers as ``Epoch/<name>`` scalars and its pictures (``{tag: [H, W, 3] uint8}``), flushed.
+
+    ``writer`` is what ``open_tensorboard`` returned; None (no tensorboard, or rank > 0) writes nothing.
+    """
+    if writer is None:
+        return
+    for name, value in scalars.items():
+        writer.add_scalar(f"Epoch/{name}", value, epoch)
+    for tag, image in (images or {}).items():
+        writer.add_image(tag, image, epoch, dataformats="HWC")
+    writer.flush()
+
+
 class RunLog:
     """Lines to ``echo`` (stdout) and appended to a log file; silent when not ``enabled`` (rank > 0)."""
 

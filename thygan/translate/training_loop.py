@@ -205,12 +205,7 @@ def training_loop(opts: TranslateOptions, *, run_dir: str | Path | None = None,
             runs.append_line(run_dir / runs.STATS_FILE, json.dumps(
                 {"epoch": epoch + 1, "iters": step, "lr": lr, "sec_per_epoch": seconds, **means}))
             images = write_epoch_page(run_dir, epoch + 1, model, display)
-            if writer is not None:
-                for k, v in means.items():
-                    writer.add_scalar(f"Epoch/{k}", v, epoch + 1)
-                writer.add_scalar("Epoch/lr", lr, epoch + 1)
-                writer.add_image("progress", images, epoch + 1, dataformats="HWC")
-                writer.flush()
+            runs.write_epoch_scalars(writer, {**means, "lr": lr}, epoch + 1, images={"progress": images})
         _save(run_dir, epoch + 1, opts, model, device, is_main)
     if writer is not None:
         writer.close()
