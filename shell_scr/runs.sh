@@ -2,24 +2,26 @@
 # Find what earlier jobs left behind, so that a re-submitted job continues instead of starting over.
 # Sourced by the job scripts; each function prints a path or number (nothing if there is none).
 
-# newest_gan_run OUTDIR: the newest train.py run folder under OUTDIR that holds a network snapshot.
+# newest_gan_run OUTDIR [PREFIX]: the newest run folder under OUTDIR that holds a snapshot PREFIX-*.json
+# (default network-snapshot: train.py; hovernet-snapshot: thygan segment train).
 # Run folders are NNNNN-<desc> (five digits), so name order is age order.
 newest_gan_run() {
-    local run newest=""
+    local run newest="" prefix=${2:-network-snapshot}
     for run in "$1"/[0-9][0-9][0-9][0-9][0-9]-*/; do
-        if compgen -G "${run}network-snapshot-*.json" >/dev/null; then
+        if compgen -G "${run}${prefix}-*.json" >/dev/null; then
             newest=${run%/}
         fi
     done
     echo "$newest"
 }
 
-# snapshot_kimg RUN_DIR: kimg of the newest network snapshot in a run folder (-1 if none).
+# snapshot_kimg RUN_DIR [PREFIX]: index (kimg, or epoch for hovernet-snapshot) of the newest snapshot
+# PREFIX-NNNNNN.json in a run folder (-1 if none).
 # A snapshot is complete once its JSON is written, as train.py --resume reads it.
 snapshot_kimg() {
-    local snap n kimg=-1
-    for snap in "$1"/network-snapshot-*.json; do
-        n=${snap##*/network-snapshot-}
+    local snap n kimg=-1 prefix=${2:-network-snapshot}
+    for snap in "$1"/"$prefix"-*.json; do
+        n=${snap##*/"$prefix"-}
         n=${n%.json}
         if [[ $n =~ ^[0-9]+$ ]] && ((10#$n > kimg)); then
             kimg=$((10#$n))

@@ -1,5 +1,6 @@
 """Training: phase 1 leaves the encoder untouched, a resumed run equals an uninterrupted one, run-folder files."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -61,3 +62,97 @@ def test_two_phases_and_exact_resume(tmp_path):
     assert [s["phase"] for s in stats] == [1, 2]
     lines = [line for line in (run_b / "log.txt").read_text().splitlines() if line.startswith("epoch")]
     assert len(lines) == 2 and "phase 2" in lines[1]
+
+
+@pytest.mark.parametrize("length,batch,world", [(10, 4, 2), (8, 4, 4), (3, 4, 1), (12, 6, 3)])
+def test_epoch_indices_cover_the_one_process_batches(length, batch, world):
+    from thygan.segment.training_loop import epoch_indices
+
+    one = epoch_indices(length, batch)
+    shares = [epoch_indices(length, batch, rank=r, world_size=world) for r in range(world)]
+    per = batch // world
+    assert len({len(s) for s in shares}) == 1                          # equal steps: nobody waits forever
+    steps = [sorted(i for s in shares for i in s[k * per:(k + 1) * per]) for k in range(len(shares[0]) // per)]
+    expected = [one[k:k + batch] for k in range(0, len(one), batch)]
+    assert steps == expected if world > 1 else one == [i for b in expected for i in b]
+    assert one == (list(range(length)) if length <= batch else list(range(length // batch * batch)))
+
+
+def test_uneven_split_is_refused(tmp_path):
+    from thygan.errors import UserError
+    from thygan.segment.training_loop import check_world
+
+    opts = options(tmp_path, "x")
+    check_world(opts, 2, 2)
+    with pytest.raises(UserError, match="--batch: 2 .* 3 processes"):
+        check_world(opts, 2, 3)
+    with pytest.raises(UserError, match="--patches-per-epoch: 1 windows"):
+        check_world(opts, 1, 2)
+
+
+def per_window_average_training(opts):
+    """The training the processes should do together, computed naively in one process: each step's gradient
+    is the mean of per-window gradients (each window through the batch norms alone, as in its own process)."""
+    import torch.nn.functional as F
+    from monai.apps.pathology.losses import HoVerNetLoss
+
+    from thygan.segment.data import read_dataset
+    from thygan.segment.patches import PatchDataset
+
+    opts = opts.resolved()
+    torch.manual_seed(opts.seed)
+    net = build_network(opts)
+    output_size = net.output_size(opts.input_size)
+    dataset = PatchDataset(read_dataset(opts.data, nr_types=opts.nr_types), input_size=opts.input_size,
+                           output_size=output_size, length=opts.patches_per_epoch, seed=opts.seed)
+    loss_fn = HoVerNetLoss(lambda_hv_mse=1.0)
+    net.train()
+    for epoch, phase in enumerate([0] * opts.epochs[0] + [1] * opts.epochs[1]):
+        if epoch in (0, opts.epochs[0]):
+            opt = torch.optim.Adam(net.parameters(), lr=opts.lr, betas=(0.9, 0.999))
+        for p in net.encoder_parameters():
+            p.requires_grad_(phase == 1)
+        dataset.set_epoch(epoch)
+        batch = opts.batch[phase]
+        for start in range(0, len(dataset) // batch * batch, batch):
+            grads = {}
+            for index in range(start, start + batch):
+                item = dataset[index]
+                out = net(item["image"][None])
+                loss = loss_fn(
+                    {"nucleus_prediction": out["np"], "horizontal_vertical": out["hv"], "type_prediction": out["tp"]},
+                    {"nucleus_prediction": F.one_hot(item["np"][None], 2).permute(0, 3, 1, 2).float(),
+                     "horizontal_vertical": item["hv"][None],
+                     "type_prediction": F.one_hot(item["tp"][None], opts.nr_types).permute(0, 3, 1, 2).float()})
+                trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+                for (name, _), g in zip(trained, torch.autograd.grad(loss, [p for _, p in trained])):
+                    grads[name] = grads.get(name, 0) + g / batch
+            opt.zero_grad(set_to_none=True)
+            for name, p in net.named_parameters():
+                p.grad = grads.get(name)
+            opt.step()
+    return {k: v.detach() for k, v in net.named_parameters()}
+
+
+@pytest.mark.slow
+def test_two_processes_average_per_window_gradients_of_the_global_batch(tmp_path):
+    """2 gloo processes x 1 window, both phases: the weights of a naive per-window gradient average over
+    each global batch of 2; a process training alone on its own windows lands far away."""
+    from thygan.segment.training_loop import launch_training
+
+    small_data(tmp_path / "data")
+    opts = dataclasses.replace(options(tmp_path, "two"), patches_per_epoch=4)     # 2 steps of 2 per phase
+    two = weights(launch_training(opts, gpus=2, verbose=False))
+    alone = weights(launch_training(dataclasses.replace(opts, outdir=str(tmp_path / "alone"), batch=[1, 1],
+                                                        patches_per_epoch=2), verbose=False))
+    expected = per_window_average_training(opts)
+
+    def distance(got):
+        return max(float((got[k] - v).abs().max()) for k, v in expected.items())
+
+    assert distance(two) < 1e-5
+    assert distance(alone) > 1e-4                                      # Adam moves each weight ~1e-4 a step
+    run_dir = tmp_path / "two" / "00000-hovernet"
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert [s["epoch"] for s in stats] == [1, 2]                       # rank 0 alone wrote, once per epoch
+    assert (run_dir / "overlay-000002.png").exists()

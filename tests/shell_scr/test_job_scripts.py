@@ -4,6 +4,7 @@ the shell logic around the commands (resume, folds, the virtualenv stamp) does w
 with stand-ins for python, torchrun and the virtualenv."""
 
 import ast
+import json
 import os
 import re
 import shlex
@@ -96,9 +97,30 @@ def _flags(args: list[str]) -> list[tuple[str, str | None]]:
     return flags
 
 
+def _thygan_invocation(script: Path, line: int, form: str, args: list[str]) -> Invocation:
+    """`thygan <command> ARGS`, or `thygan <group> [<group> ...] <command> ARGS` (`thygan segment infer wsi`)."""
+    command, depth = cli.get_command(click.Context(cli), args[0]), 1
+    while isinstance(command, click.Group) and depth < len(args) and not args[depth].startswith("-"):
+        command, depth = command.get_command(click.Context(command), args[depth]), depth + 1
+    name = " ".join(args[:depth])
+    return Invocation(script, line, f"{form} {name}", name, _flags(args[depth:]))
+
+
+def resolve_command(name: str) -> click.Command | None:
+    """The click command of a registry name, descending into groups ('segment train')."""
+    command = cli
+    for part in name.split():
+        command = command.get_command(click.Context(command), part) if isinstance(command, click.Group) else None
+    return command
+
+
 def _invocation(script: Path, line: int, words: list[str]) -> Invocation | None:
     names = [os.path.basename(word) for word in words]
     for i, name in enumerate(names):
+        if name in LAUNCHERS and "-m" in words[i + 1:-1]:  # torchrun -m thygan <command>: `python -m thygan`
+            m = words.index("-m", i + 1)
+            assert names[m + 1] == "thygan" and m + 2 < len(words), f"{rel(script)}:{line}: {name} -m runs no thygan"
+            return _thygan_invocation(script, line, f"{name} -m thygan", words[m + 2:])
         if name in ("python", "python3") and i + 1 < len(words) and names[i + 1] in ROOT_SCRIPTS:
             return Invocation(script, line, f"python {names[i + 1]}", root_script_command(names[i + 1]),
                               _flags(words[i + 2:]))
@@ -110,7 +132,7 @@ def _invocation(script: Path, line: int, words: list[str]) -> Invocation | None:
             return Invocation(script, line, f"torchrun {names[j]}", root_script_command(names[j]),
                               _flags(words[j + 1:]))
         if name == "thygan" and i + 1 < len(words):
-            return Invocation(script, line, f"thygan {words[i + 1]}", words[i + 1], _flags(words[i + 2:]))
+            return _thygan_invocation(script, line, "thygan", words[i + 1:])
     return None
 
 
@@ -176,8 +198,7 @@ def test_sourced_files_exist(script):
 @pytest.mark.parametrize("script", SCRIPTS, ids=rel)
 def test_commands_exist_with_their_flags(script):
     for inv in invocations(script):
-        ctx = click.Context(cli)
-        command = cli.get_command(ctx, inv.command)
+        command = resolve_command(inv.command)
         if command is None:
             pytest.fail(f"{inv.where()}: `thygan {inv.command}` is not a thygan command yet "
                         f"(thygan.cli.main registers: {', '.join(sorted(COMMANDS))})")
@@ -206,10 +227,10 @@ def test_scripts_cover_the_study():
 @pytest.mark.parametrize("command", sorted(_first_forms()))
 def test_help_runs(command):
     inv = _first_forms()[command]
-    if inv.form.startswith("thygan "):
+    if inv.form.startswith("thygan ") or " -m thygan " in inv.form:
         entry = Path(sys.executable).with_name("thygan")
         argv = [str(entry)] if entry.exists() else [sys.executable, "-m", "thygan.cli.main_entry"]
-        argv += [command, "--help"]
+        argv += command.split() + ["--help"]
     else:
         argv = [sys.executable, inv.form.split()[1], "--help"]
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
@@ -418,3 +439,38 @@ def test_fold_job_trains_then_evaluates_fold_of_its_task(sandbox, scheduler, tas
     evaluate = [call for call in calls if "dlc_eval.py" in call]
     assert len(evaluate) == 1 and "--mdl_loc=logs/004-cv2_mc100/vl_0.2983.safetensors" in evaluate[0]
     assert "--run_id=cv2_mc100_test" in evaluate[0]
+
+
+def make_segment_run(run_dir: Path, epochs: list[int], done: int) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # as write_options indents it: the job script reads the run's own epochs from it
+    (run_dir / "options.json").write_text(json.dumps({"data": "d", "epochs": epochs}, indent=2) + "\n")
+    for suffix in (".json", ".safetensors"):
+        (run_dir / f"hovernet-snapshot-{done:06d}{suffix}").write_text("")
+
+
+@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+def test_segment_job_starts_resumes_and_stops(sandbox, scheduler):
+    checkout, env = sandbox
+    ready_venv(checkout, env)
+    env = dict(env, OUTDIR="runs")
+    script = f"shell_scr/{scheduler}/segment_train.sh"
+    result, calls = run(script, env)
+    assert result.returncode == 0, result.stderr
+    torchrun = [call for call in calls if call.startswith("torchrun ")]
+    assert len(torchrun) == 1 and "--nproc_per_node=4 -m thygan segment train --data=" in torchrun[0]
+    assert "--resume" not in torchrun[0] and "--batch=16,4" in torchrun[0]
+
+    make_segment_run(checkout / "runs/00000-hovernet", [2, 3], 5)            # finished
+    make_segment_run(checkout / "runs/00001-hovernet", [10, 40], 12)         # the newest: resumed
+    (checkout / "runs/00002-hovernet").mkdir()                               # killed before its first snapshot
+    result, calls = run(script, env)
+    assert result.returncode == 0, result.stderr
+    assert any(call.startswith("torchrun ") and call.endswith("segment train --resume=runs/00001-hovernet")
+               for call in calls), calls
+
+    make_segment_run(checkout / "runs/00001-hovernet", [10, 40], 50)
+    result, calls = run(script, env)
+    assert result.returncode == 0 and "ran 50 of 50 epochs; nothing to do" in result.stdout
+    assert not any(call.startswith("torchrun ") for call in calls)
+

@@ -104,14 +104,17 @@ def segment_command():
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Data loader processes.")
 @click.option("--device", default="auto", show_default=True, metavar="DEV", help="'auto', 'cpu', 'cuda', 'cuda:N'.")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Processes to spawn, one per GPU (gloo on CPU); the global --batch is split over them. "
+                   "Under torchrun leave it at 1: torchrun starts the processes.")
 @click.option("--resume", metavar="RUN_DIR", type=click.Path(file_okay=False, exists=True),
               help="Continue this run folder from its newest snapshot (its options.json is used).")
 @click.option("--stop-after-epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N epochs of this call (the run stays resumable).")
 @click.option("-n", "--dry-run", is_flag=True, help="Read the data and print the resolved options; train nothing.")
 def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, blocks, input_size, epochs, batch, lr,
-                  lr_step, patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, resume,
-                  stop_after_epochs, dry_run):
+                  lr_step, patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, gpus,
+                  resume, stop_after_epochs, dry_run):
     """Train HoVer-Net in the reference's two phases (replaces hover_net's config.py + run_train.py).
 
     \b
@@ -120,15 +123,18 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
           --type-map=consep
       thygan segment train --data=pl/train --valid=pl/valid --mode=fast --width=0.125 \\
           --blocks=1,1,1,1 --epochs=3,3 --batch=4,4 --device=cpu
+      thygan segment train --data=CoNSeP/Train --mode=original --nr-types=5 --type-map=consep --gpus=4
+      torchrun --nproc_per_node=4 -m thygan segment train --data=CoNSeP/Train --nr-types=5 \\
+          --type-map=consep
     """
     import dataclasses
 
     from thygan.errors import UserError
     from thygan.segment.data import read_dataset
-    from thygan.segment.training_loop import SegmentOptions, training_loop
+    from thygan.segment.training_loop import SegmentOptions, launch_training
 
     if resume:
-        training_loop(SegmentOptions(), run_dir=resume, stop_after_epochs=stop_after_epochs)
+        launch_training(SegmentOptions(), resume=resume, gpus=gpus, stop_after_epochs=stop_after_epochs)
         return
     if not data:
         raise UserError("--data: required (or --resume RUN_DIR)")
@@ -155,8 +161,11 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
         click.echo(json.dumps(dataclasses.asdict(opts), indent=2))
         click.echo(f"{len(samples)} training images; dry run, nothing trained")
         return
-    run_dir = training_loop(opts, stop_after_epochs=stop_after_epochs)
-    click.echo(f"run folder: {run_dir}")
+    from torch_utils.launch import is_first_process
+
+    run_dir = launch_training(opts, gpus=gpus, stop_after_epochs=stop_after_epochs)
+    if is_first_process():
+        click.echo(f"run folder: {run_dir}")
 
 
 @segment_command.group(name="infer", context_settings=CONTEXT)

@@ -9,10 +9,18 @@ builds its own 5x5 kernels without that normalisation, so its MSGE is larger in 
 Each epoch: one fixed-width log line (stdout + log.txt), the same numbers in stats.jsonl and TensorBoard,
 an overlay PNG of predictions on a few images, and a snapshot pair in the run folder (thygan.runs:
 ``hovernet-snapshot-NNNNNN`` for users, ``training-state-NNNNNN`` to resume exactly, RNG included).
-Single process: a torchrun launch would train independent copies, so it is not offered yet.
+
+Several processes (``launch_training``: ``--gpus N`` spawned, or torchrun; torch_utils.launch): the global
+batch stays what ``--batch`` says; each process takes every world_size-th window of each global batch
+(``epoch_indices``), DistributedDataParallel averages the gradients, rank 0 alone writes. On CUDA the
+batch norms become SyncBatchNorm so their statistics cover the global batch as in one process; on CPU
+(gloo; torch's SyncBatchNorm is CUDA-only) each process normalises over its own share. The loss is not a
+mean over windows (MONAI's Dice pools the batch, the gradient MSE is normalised by the batch's nuclear
+pixels), so N processes match one process closely but not to rounding.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -36,6 +44,8 @@ from thygan.segment.patches import PatchDataset
 from thygan.segment.predict import segment_image
 from thygan.segment.stats import instance_stats
 from thygan.segment.weights import load_encoder
+from torch_utils import distributed
+from torch_utils.launch import launch
 
 NAMES = runs.SnapshotNames(snapshot="hovernet-snapshot", state="training-state")
 
@@ -89,6 +99,57 @@ def phase_of(epoch: int, epochs: list[int]) -> tuple[int, int]:
     return (0, epoch) if epoch < epochs[0] else (1, epoch - epochs[0])
 
 
+def epoch_indices(length: int, batch: int, *, rank: int = 0, world_size: int = 1) -> list[int]:
+    """This process's window indices of an epoch, in order.
+
+    The epoch is whole global batches of ``batch`` windows (the last partial one dropped, unless it is the
+    only one); process ``rank`` takes every world_size-th, so that step s of all processes together covers
+    windows s * batch ... (s + 1) * batch - 1, the batch one process would train on.
+    """
+    used = length if length <= batch else length // batch * batch
+    return list(range(used))[rank::world_size]
+
+
+def check_world(opts: SegmentOptions, length: int, world_size: int) -> None:
+    """Refuse a split where processes would get unequal shares (they would wait on each other forever)."""
+    if world_size <= 1:
+        return
+    for phase, batch in enumerate(opts.batch):
+        if batch % world_size:
+            raise UserError(f"--batch: {batch} (phase {phase + 1}) does not split over {world_size} processes; "
+                            f"use a multiple of {world_size}")
+        if length < batch:
+            raise UserError(f"--patches-per-epoch: {length} windows per epoch are fewer than the batch {batch} "
+                            f"(phase {phase + 1}) on {world_size} processes")
+
+
+def prepare_run_dir(opts: SegmentOptions) -> Path:
+    """Check the options and data, then make the numbered run folder with its options.json."""
+    opts = opts.resolved()
+    read_dataset(opts.data, nr_types=opts.nr_types, type_map=parse_type_map(opts.type_map))  # bad data: no folder
+    run_dir = runs.new_run_dir(opts.outdir, opts.name)
+    runs.write_options(run_dir, dataclasses.asdict(opts))
+    return run_dir
+
+
+def _work(run_dir: str, stop_after_epochs: int | None = None, verbose: bool = True) -> None:
+    training_loop(SegmentOptions(), run_dir=run_dir, stop_after_epochs=stop_after_epochs, verbose=verbose)
+
+
+def launch_training(opts: SegmentOptions, *, resume: str | Path | None = None, gpus: int = 1,
+                    stop_after_epochs: int | None = None, verbose: bool = True) -> Path:
+    """Train in this process, in ``gpus`` spawned processes (gloo on CPU, nccl on CUDA) or in each process
+    torchrun started (torch_utils.launch); returns the run folder."""
+    if resume is not None:
+        opts = SegmentOptions.from_dict(runs.read_options(resume))
+    device_type = pick_device(opts.device).type
+    prepare = (lambda: str(resume)) if resume is not None else (lambda: str(prepare_run_dir(opts)))
+    run_dir, _ = launch(prepare=prepare, work=functools.partial(_work, stop_after_epochs=stop_after_epochs,
+                                                                verbose=verbose),
+                        processes=gpus, device_type=device_type)
+    return Path(run_dir)
+
+
 def _one_hot(x: torch.Tensor, n: int) -> torch.Tensor:
     return F.one_hot(x, n).permute(0, 3, 1, 2).float()
 
@@ -98,28 +159,36 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     """Train (or resume the run in ``run_dir``) and return the run folder."""
     from thygan.progress import progress  # tqdm on a terminal, plain lines in logs
 
+    proc = distributed.process_info()
+    is_main = proc.rank == 0
     if run_dir is not None:
         run_dir = Path(run_dir)
         opts = SegmentOptions.from_dict(runs.read_options(run_dir))
     opts = opts.resolved()
     device = pick_device(opts.device)
+    if device.type == "cuda" and proc.world_size > 1:
+        device = torch.device("cuda", proc.local_rank)
     type_map = parse_type_map(opts.type_map)
     samples = read_dataset(opts.data, nr_types=opts.nr_types, type_map=type_map)  # bad data: no run folder
     valid = read_dataset(opts.valid, nr_types=opts.nr_types, type_map=type_map) if opts.valid else []
-    torch.manual_seed(opts.seed)
-    net = build_network(opts).to(device)
+    torch.manual_seed(opts.seed)  # the same initial weights in every process
+    net = build_network(opts)
+    if proc.world_size > 1 and device.type == "cuda":
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    net.to(device)
     try:
         output_size = net.output_size(opts.input_size)
     except ValueError as exc:
         raise UserError(f"--input-size: {exc}") from None
-    if opts.pretrained and run_dir is None:
-        load_encoder(net, opts.pretrained, layout=opts.pretrained_layout)
     if run_dir is None:
-        run_dir = runs.new_run_dir(opts.outdir, opts.name)
+        if proc.world_size > 1:
+            raise UserError("a multi-process run needs its folder made first (launch_training does that)")
+        run_dir = runs.new_run_dir(opts.outdir, opts.name)  # the data was read above: it is usable
         runs.write_options(run_dir, dataclasses.asdict(opts))
     type_info = read_type_info(opts.type_info, opts.nr_types) if opts.nr_types else None
     length = opts.patches_per_epoch or sum(math.ceil(s.inst.shape[0] / output_size) *
                                            math.ceil(s.inst.shape[1] / output_size) for s in samples)
+    check_world(opts, length, proc.world_size)
     dataset = PatchDataset(samples, input_size=opts.input_size, output_size=output_size, length=length,
                            seed=opts.seed)
     loss_fn = HoVerNetLoss(lambda_hv_mse=1.0)  # reference weights: all 1
@@ -133,14 +202,18 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
         counters, tensors = runs.load_training_state(state[0], optimizers={"net": opt})
         torch.set_rng_state(tensors["rng"]["cpu"])
         start_epoch = int(counters["epoch"])
-        print(f"Resuming {run_dir} after epoch {start_epoch}")
+        if is_main:
+            print(f"Resuming {run_dir} after epoch {start_epoch}")
+    elif opts.pretrained:
+        load_encoder(net, opts.pretrained, layout=opts.pretrained_layout)
 
     total = sum(opts.epochs)
     end_epoch = total if stop_after_epochs is None else min(total, start_epoch + stop_after_epochs)
-    log = runs.RunLog(run_dir / "log.txt")
+    log = runs.RunLog(run_dir / "log.txt", enabled=is_main)
     if start_epoch == 0:
         log(json.dumps(dataclasses.asdict(opts), indent=2))
-    writer = runs.open_tensorboard(run_dir)
+    writer = runs.open_tensorboard(run_dir) if is_main else None
+    model, model_phase = net, None  # DistributedDataParallel(net) over several processes, one per phase
     start_time = time.time()
     for epoch in range(start_epoch, end_epoch):
         phase, phase_epoch = phase_of(epoch, opts.epochs)
@@ -151,14 +224,20 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
             group["lr"] = lr
         for p in net.encoder_parameters():
             p.requires_grad_(phase == 1)
+        if proc.world_size > 1 and model_phase != phase:  # DDP reduces the parameters that require grad then
+            del model
+            model = torch.nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+            model_phase = phase
         dataset.set_epoch(epoch)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch[phase], shuffle=False,
-                                             num_workers=opts.workers, drop_last=len(dataset) > opts.batch[phase])
+        indices = epoch_indices(len(dataset), opts.batch[phase], rank=proc.rank, world_size=proc.world_size)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch[phase] // proc.world_size,
+                                             sampler=indices, num_workers=opts.workers)
         net.train()
         sums, count, epoch_start = {"loss": 0.0}, 0, time.time()
         for batch in progress(loader, desc=f"epoch {epoch + 1}/{total}", unit="batch", leave=False,
-                              disable=not verbose):
-            out = net(batch["image"].to(device))
+                              disable=not (verbose and is_main)):
+            out = model(batch["image"].to(device))
             pred = {"nucleus_prediction": out["np"], "horizontal_vertical": out["hv"]}
             target = {"nucleus_prediction": _one_hot(batch["np"].to(device), 2),
                       "horizontal_vertical": batch["hv"].to(device)}
@@ -171,7 +250,10 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
             opt.step()
             sums["loss"] += loss.item() * len(batch["image"])
             count += len(batch["image"])
-        means = {k: v / max(count, 1) for k, v in sums.items()}
+        totals = distributed.all_reduce_sum_(torch.tensor([sums["loss"], count], dtype=torch.float64, device=device))
+        means = {"loss": float(totals[0]) / max(float(totals[1]), 1.0)}
+        if not is_main:
+            continue
         scores = _validate(net, valid, opts.input_size, output_size, device) if valid else {}
         seconds = time.time() - epoch_start
         elapsed = format_duration(time.time() - start_time)
@@ -182,14 +264,11 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
             {"epoch": epoch + 1, "phase": phase + 1, "lr": lr, "sec_per_epoch": seconds, **means, **scores}))
         overlay = _overlay(net, valid or samples, opts, output_size, device, type_info)
         _write_png(run_dir / f"overlay-{epoch + 1:06d}.png", overlay)
-        if writer is not None:
-            for k, v in {**means, **scores, "lr": lr}.items():
-                writer.add_scalar(f"Epoch/{k}", v, epoch + 1)
-            writer.add_image("overlay", overlay, epoch + 1, dataformats="HWC")
-            writer.flush()
+        runs.write_epoch_scalars(writer, {**means, **scores, "lr": lr}, epoch + 1, images={"overlay": overlay})
         _save(run_dir, epoch + 1, net, opt, opts, output_size)
     if writer is not None:
         writer.close()
+    distributed.barrier()  # the other processes end once rank 0 has written the last snapshot
     return run_dir
 
 
