@@ -1,8 +1,10 @@
 """Synthetic sources: images (and masks) a downstream training run adds to its real ones.
 
 A recipe file (:mod:`thygan.sources.recipe`) lists sources; each has a *kind*, registered by name
-in :data:`thygan.sources.registry.SOURCE_KINDS`. Today there is one kind, ``gan`` (classes and seeds
-of a conditional StyleGAN, the thyroid study's gan_params schema, :mod:`thygan.sources.gan`).
+in :data:`thygan.sources.registry.SOURCE_KINDS`: ``gan`` (classes and seeds of a conditional StyleGAN,
+the thyroid study's gan_params schema, :mod:`thygan.sources.gan`) for the classifier, and for
+segmentation the image + mask kinds ``pix2pix_masks`` (sampled masks painted by pix2pix) and
+``translated`` (labelled tiles translated, their masks kept), sharing :mod:`thygan.sources.pairs`.
 The consumer (the classifier; segmentation and translation next) reads a recipe, plans, checks,
 then materialises; the reader itself never generates:
 
