@@ -90,6 +90,16 @@ def test_uneven_split_is_refused(tmp_path):
         check_world(opts, 1, 2)
 
 
+def test_launch_refuses_an_uneven_batch_before_any_folder_or_process(tmp_path):
+    from thygan.errors import UserError
+    from thygan.segment.training_loop import launch_training
+
+    small_data(tmp_path / "data")
+    with pytest.raises(UserError, match="--batch: 3 .* 2 processes"):
+        launch_training(dataclasses.replace(options(tmp_path, "runs"), batch=[3, 2]), gpus=2, verbose=False)
+    assert not (tmp_path / "runs").exists()
+
+
 def per_window_average_training(opts):
     """The training the processes should do together, computed naively in one process: each step's gradient
     is the mean of per-window gradients (each window through the batch norms alone, as in its own process)."""

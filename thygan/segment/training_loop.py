@@ -45,7 +45,7 @@ from thygan.segment.predict import segment_image
 from thygan.segment.stats import instance_stats
 from thygan.segment.weights import load_encoder
 from torch_utils import distributed
-from torch_utils.launch import launch
+from torch_utils.launch import launch, torchrun_world_size
 
 NAMES = runs.SnapshotNames(snapshot="hovernet-snapshot", state="training-state")
 
@@ -110,15 +110,16 @@ def epoch_indices(length: int, batch: int, *, rank: int = 0, world_size: int = 1
     return list(range(used))[rank::world_size]
 
 
-def check_world(opts: SegmentOptions, length: int, world_size: int) -> None:
-    """Refuse a split where processes would get unequal shares (they would wait on each other forever)."""
+def check_world(opts: SegmentOptions, length: int | None, world_size: int) -> None:
+    """Refuse a split where processes would get unequal shares (they would wait on each other forever);
+    ``length`` (windows per epoch) None checks the batch sizes only."""
     if world_size <= 1:
         return
     for phase, batch in enumerate(opts.batch):
         if batch % world_size:
             raise UserError(f"--batch: {batch} (phase {phase + 1}) does not split over {world_size} processes; "
                             f"use a multiple of {world_size}")
-        if length < batch:
+        if length is not None and length < batch:
             raise UserError(f"--patches-per-epoch: {length} windows per epoch are fewer than the batch {batch} "
                             f"(phase {phase + 1}) on {world_size} processes")
 
@@ -143,6 +144,7 @@ def launch_training(opts: SegmentOptions, *, resume: str | Path | None = None, g
     if resume is not None:
         opts = SegmentOptions.from_dict(runs.read_options(resume))
     device_type = pick_device(opts.device).type
+    check_world(opts, opts.patches_per_epoch, torchrun_world_size() or gpus)  # before any folder or process
     prepare = (lambda: str(resume)) if resume is not None else (lambda: str(prepare_run_dir(opts)))
     run_dir, _ = launch(prepare=prepare, work=functools.partial(_work, stop_after_epochs=stop_after_epochs,
                                                                 verbose=verbose),
@@ -227,7 +229,7 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
         if proc.world_size > 1 and model_phase != phase:  # DDP reduces the parameters that require grad then
             del model
             model = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+                net, device_ids=[device.index] if device.type == "cuda" else None)
             model_phase = phase
         dataset.set_epoch(epoch)
         indices = epoch_indices(len(dataset), opts.batch[phase], rank=proc.rank, world_size=proc.world_size)
