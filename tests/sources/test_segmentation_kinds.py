@@ -178,3 +178,67 @@ def test_a_stylegan_file_is_no_translation_generator(tmp_path, files):
     recipe = read_recipe(write_recipe(tmp_path, [translated_entry(files, network=str(tmp_path / "gan.safetensors"))]))
     with pytest.raises(UserError, match="gan"):
         recipe.check()
+
+
+@pytest.fixture
+def hovernet_file(tmp_path):
+    """A tiny HoVer-Net snapshot ('fast' geometry, 128 px in -> 36 px out, 3 types) and a folder of tiles."""
+    from thygan.io.checkpoint import save_checkpoint
+    from thygan.segment.networks import NETWORKS, HoVerNet
+
+    torch.manual_seed(3)
+    net = HoVerNet(mode="fast", nr_types=3, width=0.125, blocks=(1, 1, 1, 1)).eval()
+    weights, _ = save_checkpoint(tmp_path / "nets" / "hovernet", networks={"net": net}, registry=NETWORKS,
+                                 extra={"input_size": 128})
+    tiles = tmp_path / "generated"
+    tiles.mkdir()
+    rng = np.random.default_rng(5)
+    for k in range(4):
+        image = np.full((40, 40, 3), 225, np.uint8)
+        image[disks(40, [tuple(int(v) for v in rng.integers(6, 34, 2)) for _ in range(2 + k)], radius=5) > 0] = \
+            (60 + 30 * k, 40, 120)
+        Image.fromarray(image).save(tiles / f"seed{k:04d}.png")
+    return net, weights, tiles
+
+
+def test_pseudo_labels_keep_the_confident_tiles_and_their_predictions(tmp_path, hovernet_file):
+    from thygan.segment.predict import segment_image
+
+    net, weights, tiles = hovernet_file
+    expected = []
+    for path in sorted(tiles.glob("*.png")):
+        image = np.asarray(Image.open(path).convert("RGB"))
+        inst, records, maps = segment_image(net, image, input_size=128, output_size=36)
+        score = float(np.mean(maps.np_prob[inst > 0])) if (inst > 0).any() else 0.0
+        expected.append((path.name, inst, len(records), score))
+    scores = sorted(score for *_, score in expected)
+    threshold = (scores[1] + scores[2]) / 2  # keeps the two most confident tiles
+    entry = {"kind": "pseudo_labelled", "network": str(weights), "images": str(tiles), "threshold": threshold,
+             "min_instances": 0}
+    lines = []
+    recipe = read_recipe(write_recipe(tmp_path, [entry]))
+    assert recipe.plan({0: 9}) == {0: 4}
+    items = recipe.materialise({0: 9}, options(tmp_path, lines))
+    kept = [(name, inst) for name, inst, _, score in expected if score >= threshold]
+    assert (len(items), len(kept)) == (2, 2), (items, [k[0] for k in kept])
+    assert "2 of 4 tiles kept" in lines[0] and "0 cached, 4 segmented)" in lines[0]
+    for item, (name, inst) in zip(items, kept):
+        mask = np.load(item.mask)
+        np.testing.assert_array_equal(mask[:, :, 0], inst)
+        np.testing.assert_array_equal(np.asarray(Image.open(item.path)), np.asarray(Image.open(tiles / name)))
+        assert (mask[:, :, 1][inst == 0] == 0).all()
+    # another threshold: the cached predictions are filtered again, nothing is segmented again
+    lines.clear()
+    recipe = read_recipe(write_recipe(tmp_path, [entry | {"threshold": 0.0}]))
+    assert len(recipe.materialise({0: 9}, options(tmp_path, lines))) == 4 and "4 cached, 0 segmented)" in lines[0]
+    fewest = min(n for _, _, n, _ in expected)
+    recipe = read_recipe(write_recipe(tmp_path, [entry | {"threshold": 0.0, "min_instances": fewest + 1}]))
+    assert len(recipe.materialise({0: 9}, options(tmp_path, []))) == sum(n > fewest for _, _, n, _ in expected)
+
+
+def test_pseudo_labelling_refuses_a_translation_generator(tmp_path, files, hovernet_file):
+    _, _, tiles = hovernet_file
+    entry = {"kind": "pseudo_labelled", "network": str(files["image_net"]), "images": str(tiles)}
+    with pytest.raises(UserError, match="sources\\[0\\]: not a HoVer-Net"):
+        read_recipe(write_recipe(tmp_path, [entry])).materialise({}, options(tmp_path, []))
+    assert not (tmp_path / "cache").exists()
