@@ -26,7 +26,7 @@ JOB_SCRIPTS = [path for path in SCRIPTS if path.parent.name in SCHEDULERS]
 ROOT_SCRIPTS = ("train.py", "generate.py", "dataset_tool.py", "calc_metrics.py", "dlc_main.py", "dlc_eval.py",
                 "split_dataset.py")
 SEPARATORS = {";", "&&", "||", "|", "|&", "&", "(", ")", ";;"}
-EXPECTED_COMMANDS = {"train", "generate", "dlc-train", "dlc-eval", "pipeline"}
+EXPECTED_COMMANDS = {"train", "generate", "dlc-train", "dlc-eval", "pipeline", "translate train", "segment infer wsi"}
 LAUNCHERS = {"torchrun", "torchrun_on_nodes"}  # torchrun_on_nodes GPUS SCRIPT ARGS: shell_scr/nodes.sh
 FORWARDED = re.compile(r'\$@|\$\{\w+\[@\]\}')  # "$@", "${launch[@]}"
 
@@ -474,3 +474,62 @@ def test_segment_job_starts_resumes_and_stops(sandbox, scheduler):
     assert result.returncode == 0 and "ran 50 of 50 epochs; nothing to do" in result.stdout
     assert not any(call.startswith("torchrun ") for call in calls)
 
+
+def ready_thygan(checkout: Path, env: dict) -> None:
+    """The stand-in virtualenv with a logging `thygan` entry point."""
+    ready_venv(checkout, env)
+    thygan = Path(env["VENV"]) / "bin" / "thygan"
+    thygan.write_text(LOGGER)
+    thygan.chmod(0o755)
+
+
+def make_translate_run(run_dir: Path, n_epochs: int, n_epochs_decay: int, done: int) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "options.json").write_text(json.dumps({"n_epochs": n_epochs, "n_epochs_decay": n_epochs_decay,
+                                                      "dataroot": "d"}, indent=2))
+    for suffix in (".json", ".safetensors"):
+        (run_dir / f"translate-snapshot-{done:06d}{suffix}").write_text("")
+
+
+@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+def test_translate_job_starts_resumes_and_stops(sandbox, scheduler):
+    checkout, env = sandbox
+    ready_thygan(checkout, env)
+    env = dict(env, OUTDIR="runs")
+    script = f"shell_scr/{scheduler}/translate_train.sh"
+    result, calls = run(script, env, MODEL="pix2pix", MASK_TYPES="5")
+    assert result.returncode == 0, result.stderr
+    train = [call for call in calls if call.startswith("thygan ")]
+    assert len(train) == 1 and train[0].startswith("thygan translate train --dataroot=") and "--resume" not in train[0]
+    assert "--model=pix2pix" in train[0] and "--mask_types=5" in train[0] and "--outdir=runs" in train[0]
+
+    make_translate_run(checkout / "runs/00000-ihc2he", 2, 2, 4)           # finished
+    make_translate_run(checkout / "runs/00001-ihc2he", 100, 100, 120)     # the newest: resumed
+    (checkout / "runs/00002-ihc2he").mkdir()                              # killed before its first snapshot
+    result, calls = run(script, env)
+    assert result.returncode == 0, result.stderr
+    assert calls[-1] == "thygan translate train --resume=runs/00001-ihc2he", calls
+
+    make_translate_run(checkout / "runs/00001-ihc2he", 100, 100, 200)
+    result, calls = run(script, env)
+    assert result.returncode == 0 and "ran 200 of 200 epochs; nothing to do" in result.stdout
+    assert not any(call.startswith("thygan ") for call in calls)
+
+
+@pytest.mark.parametrize(("scheduler", "task_var"), [("sge", "SGE_TASK_ID"), ("slurm", "SLURM_ARRAY_TASK_ID")])
+def test_slide_job_segments_the_slide_of_its_task(sandbox, scheduler, task_var):
+    checkout, env = sandbox
+    ready_thygan(checkout, env)
+    (checkout / "slides.txt").write_text("# cohort A\nslides/a.svs\n\nslides/b c.ndpi\nslides/c.svs\n")
+    script = f"shell_scr/{scheduler}/segment_wsi.sh"
+    result, calls = run(script, env, **{task_var: "2"})  # task 2: the second slide (comments, blanks skipped)
+    assert result.returncode == 0, result.stderr
+    infer = [call for call in calls if call.startswith("thygan ")]
+    assert len(infer) == 1 and infer[0].startswith("thygan segment infer wsi --model=")
+    assert "--input=slides/b c.ndpi --output-dir=segmented " in infer[0]
+
+    for task, message in (("4", "lists fewer than 4 slides"), ("", "no slide number")):
+        result, calls = run(script, env, **{task_var: task})
+        assert result.returncode == 2 and message in result.stderr and calls == []
+    result, calls = run(script, env, **{task_var: "1"}, SLIDES="absent.txt")
+    assert result.returncode == 2 and "absent.txt: no such slide list" in result.stderr and calls == []
