@@ -107,6 +107,11 @@ def segment_command():
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Processes to spawn, one per GPU (gloo on CPU); the global --batch is split over them. "
                    "Under torchrun leave it at 1: torchrun starts the processes.")
+@click.option("--recipe", metavar="JSON", default=None,
+              help="Segmentation recipe: synthetic image + mask pairs (pix2pix_masks, translated, pseudo_labelled "
+                   "sources) added to --data; see README, Segmentation recipes. Default: real images only.")
+@click.option("--recipe-cache", metavar="DIR", type=click.Path(file_okay=False), default=None,
+              help="Content-keyed cache of the recipe's pairs, shared by runs. Default: OUTDIR/synthetic_cache.")
 @click.option("--resume", metavar="RUN_DIR", type=click.Path(file_okay=False, exists=True),
               help="Continue this run folder from its newest snapshot (its options.json is used).")
 @click.option("--stop-after-epochs", type=click.IntRange(min=1), default=None, metavar="N",
@@ -114,7 +119,7 @@ def segment_command():
 @click.option("-n", "--dry-run", is_flag=True, help="Read the data and print the resolved options; train nothing.")
 def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, blocks, input_size, epochs, batch, lr,
                   lr_step, patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, gpus,
-                  resume, stop_after_epochs, dry_run):
+                  recipe, recipe_cache, resume, stop_after_epochs, dry_run):
     """Train HoVer-Net in the reference's two phases (replaces hover_net's config.py + run_train.py).
 
     \b
@@ -126,6 +131,7 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
       thygan segment train --data=CoNSeP/Train --mode=original --nr-types=5 --type-map=consep --gpus=4
       torchrun --nproc_per_node=4 -m thygan segment train --data=CoNSeP/Train --nr-types=5 \\
           --type-map=consep
+      thygan segment train --data=PanNuke/fold1 --nr-types=6 --recipe=data/segment_recipes/pannuke_pix2pix.json
     """
     import dataclasses
 
@@ -147,19 +153,25 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
                           batch=batch, lr=lr,
                           lr_step=lr_step, patches_per_epoch=patches_per_epoch, pretrained=pretrained,
                           pretrained_layout=pretrained_layout, type_info=type_info, seed=seed, workers=workers,
-                          device=device).resolved()
+                          device=device, recipe=recipe, recipe_cache=recipe_cache).resolved()
     try:
         from thygan.segment.training_loop import build_network
 
         build_network(opts)
     except ValueError as exc:
         raise UserError(f"--width/--blocks: {exc}") from None
-    if dry_run:
+    planned = None
+    if recipe or dry_run:
         from thygan.segment.data import parse_type_map
+        from thygan.segment.synthetic import check_recipe
 
         samples = read_dataset(data, nr_types=nr_types, type_map=parse_type_map(type_map))
+        checked = check_recipe(recipe, real_count=len(samples))  # before any folder, process or image
+        planned = sum(checked[1].values()) if checked else 0
+    if dry_run:
         click.echo(json.dumps(dataclasses.asdict(opts), indent=2))
-        click.echo(f"{len(samples)} training images; dry run, nothing trained")
+        click.echo(f"{len(samples)} training images" + (f" + {planned} planned from the recipe" if recipe else "")
+                   + "; dry run, nothing trained")
         return
     from torch_utils.launch import is_first_process
 

@@ -76,6 +76,8 @@ class SegmentOptions:
     workers: int = 0                    # data loader processes
     device: str = "auto"                # 'auto', 'cpu', 'cuda', 'cuda:1', ...
     overlay_images: int = 2             # images drawn in each epoch's overlay PNG
+    recipe: str | None = None           # segmentation recipe JSON: synthetic image + mask pairs added to data
+    recipe_cache: str | None = None     # the recipe's content-keyed cache; None = {outdir}/synthetic_cache
 
     @classmethod
     def from_dict(cls, data: dict) -> "SegmentOptions":
@@ -88,6 +90,10 @@ class SegmentOptions:
         if self.mode not in MODES:
             raise UserError(f"--mode: expected one of {sorted(MODES)}, got {self.mode!r}")
         return dataclasses.replace(self, input_size=self.input_size or MODES[self.mode]["input"])
+
+
+def recipe_cache(opts: SegmentOptions) -> Path:
+    return Path(opts.recipe_cache or Path(opts.outdir) / "synthetic_cache")
 
 
 def build_network(opts: SegmentOptions) -> HoVerNet:
@@ -172,6 +178,12 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
         device = torch.device("cuda", proc.local_rank)
     type_map = parse_type_map(opts.type_map)
     samples = read_dataset(opts.data, nr_types=opts.nr_types, type_map=type_map)  # bad data: no run folder
+    recipe_lines: list[str] = []  # the per-source counts, for log.txt once the run folder exists
+    if opts.recipe:
+        from thygan.segment.synthetic import synthetic_samples
+
+        samples += synthetic_samples(opts.recipe, real_count=len(samples), nr_types=opts.nr_types,
+                                     cache_dir=recipe_cache(opts), device=str(device), log=recipe_lines.append)
     valid = read_dataset(opts.valid, nr_types=opts.nr_types, type_map=type_map) if opts.valid else []
     torch.manual_seed(opts.seed)  # the same initial weights in every process
     net = build_network(opts)
@@ -214,6 +226,8 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     log = runs.RunLog(run_dir / "log.txt", enabled=is_main)
     if start_epoch == 0:
         log(json.dumps(dataclasses.asdict(opts), indent=2))
+    for line in recipe_lines:
+        log(line)
     writer = runs.open_tensorboard(run_dir) if is_main else None
     model, model_phase = net, None  # DistributedDataParallel(net) over several processes, one per phase
     start_time = time.time()

@@ -50,6 +50,7 @@ class Pix2PixMasksSource(SyntheticSource):
     """Sampled masks -> H&E through a pix2pix generator (see module docstring)."""
 
     kind = "pix2pix_masks"
+    yields_masks = True
 
     def __init__(self, *, network: str, masks: str, mask_types: int, seeds: tuple[int, ...] | None,
                  ratio: float | None, size: int, retype_prob: float, context: EntryContext):

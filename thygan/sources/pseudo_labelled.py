@@ -55,6 +55,7 @@ class PseudoLabelledSource(SyntheticSource):
     """Confident HoVer-Net predictions on a folder of tiles (see module docstring)."""
 
     kind = "pseudo_labelled"
+    yields_masks = True
 
     def __init__(self, *, network: str, images: str, threshold: float, min_instances: int, context: EntryContext):
         self.network, self.images, self.threshold = network, images, threshold

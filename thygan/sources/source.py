@@ -49,6 +49,7 @@ class SyntheticSource(ABC):
     """Base class of the source kinds; a kind implements every abstract method below."""
 
     kind: ClassVar[str] = ""   # the registry name, set by the kind module
+    yields_masks: ClassVar[bool] = False  # every item has a mask (the kinds segmentation training takes)
 
     @classmethod
     @abstractmethod

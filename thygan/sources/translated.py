@@ -44,6 +44,7 @@ class TranslatedSource(SyntheticSource):
     """Labelled tiles through an image translation generator (see module docstring)."""
 
     kind = "translated"
+    yields_masks = True
 
     def __init__(self, *, network: str, data: str, nr_types: int, context: EntryContext):
         self.network, self.data, self.nr_types, self.context = network, data, nr_types, context
