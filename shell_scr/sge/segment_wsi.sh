@@ -1,8 +1,10 @@
 #!/bin/bash
 # Whole-slide nucleus segmentation (`thygan segment infer wsi`) as an array job: task t segments the
-# t-th slide of the list file SLIDES. Submit from the thygan checkout, one task per slide:
-# `qsub -t 1-$(grep -cv '^[[:space:]]*$' slides.txt) shell_scr/sge/segment_wsi.sh` (the -t below is
-# a default). A re-submitted task resumes its slide from the chunks already done.
+# t-th slide of the list file SLIDES (one slide path per line; blank and # lines skipped). Submit from
+# the thygan checkout, one task per slide (the array directive below is only a default):
+#   n=$(grep -cv -e '^[[:space:]]*$' -e '^[[:space:]]*#' slides.txt)
+#   qsub -t 1-$n shell_scr/sge/segment_wsi.sh
+# A re-submitted task resumes its slide from the chunks already done.
 #
 # ---- scheduler: put your e-mail address; h_vmem is per core ------------------------------------------
 #$ -cwd

@@ -3,8 +3,10 @@
 A recipe file (:mod:`thygan.sources.recipe`) lists sources; each has a *kind*, registered by name
 in :data:`thygan.sources.registry.SOURCE_KINDS`: ``gan`` (classes and seeds of a conditional StyleGAN,
 the thyroid study's gan_params schema, :mod:`thygan.sources.gan`) for the classifier, and for
-segmentation the image + mask kinds ``pix2pix_masks`` (sampled masks painted by pix2pix) and
-``translated`` (labelled tiles translated, their masks kept), sharing :mod:`thygan.sources.pairs`.
+segmentation the image + mask kinds ``pix2pix_masks`` (sampled masks painted by pix2pix),
+``translated`` (labelled tiles translated, their masks kept) and ``pseudo_labelled`` (confident HoVer-Net
+predictions on synthetic tiles), sharing :mod:`thygan.sources.pairs` (``yields_masks = True``; read by
+:mod:`thygan.segment.synthetic`).
 The consumer (the classifier; segmentation and translation next) reads a recipe, plans, checks,
 then materialises; the reader itself never generates:
 
