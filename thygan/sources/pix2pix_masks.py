@@ -28,21 +28,8 @@ from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.io.digest import file_sha256
 from thygan.progress import progress
+from thygan.sources import pairs
 from thygan.sources.gan import parse_seed_spec, weights_file
-from thygan.sources.pairs import (
-    SEGMENT_LABEL,
-    check_keys,
-    content_key,
-    find_file,
-    find_folder,
-    folder_digest,
-    number_value,
-    pair_item,
-    pair_paths,
-    path_value,
-    translation_generator,
-    write_pair,
-)
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
 
@@ -61,21 +48,21 @@ class Pix2PixMasksSource(SyntheticSource):
     @classmethod
     def from_entry(cls, entry: dict[str, Any], context: EntryContext) -> "Pix2PixMasksSource":
         where = context.where
-        check_keys(entry, where, required={"network", "masks", "mask_types", "seeds"},
+        pairs.check_keys(entry, where, required={"network", "masks", "mask_types", "seeds"},
                    optional={"size", "retype_prob"})
         seeds, ratio = parse_seed_spec(entry["seeds"], f"{where}: seeds")
-        retype_prob = number_value(entry, "retype_prob", where, 0.3, low=0, kind=float)
+        retype_prob = pairs.number_value(entry, "retype_prob", where, 0.3, low=0, kind=float)
         if retype_prob > 1:
             raise UserError(f"{where}: 'retype_prob' is a probability (0-1), got {retype_prob:g}")
-        return cls(network=path_value(entry, "network", where), masks=path_value(entry, "masks", where),
-                   mask_types=number_value(entry, "mask_types", where, None, low=1), seeds=seeds, ratio=ratio,
-                   size=number_value(entry, "size", where, 256, low=16), retype_prob=retype_prob, context=context)
+        return cls(network=pairs.path_value(entry, "network", where), masks=pairs.path_value(entry, "masks", where),
+                   mask_types=pairs.number_value(entry, "mask_types", where, None, low=1), seeds=seeds, ratio=ratio,
+                   size=pairs.number_value(entry, "size", where, 256, low=16), retype_prob=retype_prob, context=context)
 
     def describe(self) -> str:
         return f"pix2pix_masks {self.network}"
 
     def labels(self) -> set[int]:
-        return {SEGMENT_LABEL}
+        return {pairs.SEGMENT_LABEL}
 
     def resolve_seeds(self, real_counts: dict[int, int]) -> tuple[int, ...]:
         if self.seeds is not None:
@@ -83,21 +70,21 @@ class Pix2PixMasksSource(SyntheticSource):
         return tuple(range(round(self.ratio * sum(real_counts.values()))))
 
     def plan(self, real_counts: dict[int, int]) -> dict[int, int]:
-        return {SEGMENT_LABEL: len(self.resolve_seeds(real_counts))}
+        return {pairs.SEGMENT_LABEL: len(self.resolve_seeds(real_counts))}
 
     def image_side(self) -> int:
         return self.size
 
     def _paths(self) -> tuple[Path, Path]:
-        return (find_file(self.network, self.context, "network"),
-                find_folder(self.masks, self.context, "masks"))
+        return (pairs.find_file(self.network, self.context, "network"),
+                pairs.find_folder(self.masks, self.context, "masks"))
 
     def generator(self):
         if self._G is None:
             network, _ = self._paths()
             from thygan.translate.masks import mask_input_channels
 
-            self._G = translation_generator(network, self.context, input_nc=mask_input_channels(self.mask_types),
+            self._G = pairs.translation_generator(network, self.context, input_nc=mask_input_channels(self.mask_types),
                                             expected=f"a pix2pix mask -> H&E generator for {self.mask_types} "
                                                      f"nucleus types")
         return self._G
@@ -119,15 +106,15 @@ class Pix2PixMasksSource(SyntheticSource):
         self.check()
         network, masks = self._paths()
         seeds = self.resolve_seeds(real_counts)
-        key = content_key(file_sha256(weights_file(network)), folder_digest(masks), f"types={self.mask_types}",
-                          f"size={self.size}", f"retype={self.retype_prob:g}")
+        key = pairs.content_key(file_sha256(weights_file(network)), pairs.folder_digest(masks),
+                                f"types={self.mask_types}", f"size={self.size}", f"retype={self.retype_prob:g}")
         folder = Path(options.cache_dir) / f"{key}-pix2pix_masks"
-        missing = [seed for seed in seeds if not pair_paths(folder, f"seed{seed:05d}")[1].is_file()]
+        missing = [seed for seed in seeds if not pairs.pair_paths(folder, f"seed{seed:05d}")[1].is_file()]
         if missing:
             self._generate(folder, missing, network, masks, options)
         options.log(f"{self.context.where}: pix2pix_masks: {len(seeds)} mask -> H&E pairs "
                     f"({len(seeds) - len(missing)} cached, {len(missing)} generated)")
-        return [pair_item(folder, f"seed{seed:05d}", self.kind) for seed in seeds]
+        return [pairs.pair_item(folder, f"seed{seed:05d}", self.kind) for seed in seeds]
 
     def _generate(self, folder: Path, seeds: list[int], network: Path, masks: Path,
                   options: MaterialiseOptions) -> None:
@@ -151,4 +138,4 @@ class Pix2PixMasksSource(SyntheticSource):
             stacked = mask.stacked()
             [image] = translate_images(G, [stacked], device=options.device,
                                        to_input=lambda a: render_mask(a, self.mask_types))
-            write_pair(folder, f"seed{seed:05d}", image, stacked[:, :, 0], stacked[:, :, 1])
+            pairs.write_pair(folder, f"seed{seed:05d}", image, stacked[:, :, 0], stacked[:, :, 1])

@@ -28,20 +28,8 @@ from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.io.digest import file_sha256
 from thygan.progress import progress
+from thygan.sources import pairs
 from thygan.sources.gan import weights_file
-from thygan.sources.pairs import (
-    SEGMENT_LABEL,
-    check_keys,
-    content_key,
-    find_file,
-    find_folder,
-    folder_digest,
-    number_value,
-    pair_item,
-    pair_paths,
-    path_value,
-    write_pair,
-)
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
 
@@ -65,38 +53,38 @@ class PseudoLabelledSource(SyntheticSource):
     @classmethod
     def from_entry(cls, entry: dict[str, Any], context: EntryContext) -> "PseudoLabelledSource":
         where = context.where
-        check_keys(entry, where, required={"network", "images"}, optional={"threshold", "min_instances"})
-        threshold = number_value(entry, "threshold", where, 0.8, low=0, kind=float)
+        pairs.check_keys(entry, where, required={"network", "images"}, optional={"threshold", "min_instances"})
+        threshold = pairs.number_value(entry, "threshold", where, 0.8, low=0, kind=float)
         if threshold > 1:
             raise UserError(f"{where}: 'threshold' is a mean probability (0-1), got {threshold:g}")
-        return cls(network=path_value(entry, "network", where), images=path_value(entry, "images", where),
-                   threshold=threshold, min_instances=number_value(entry, "min_instances", where, 1, low=0),
+        return cls(network=pairs.path_value(entry, "network", where), images=pairs.path_value(entry, "images", where),
+                   threshold=threshold, min_instances=pairs.number_value(entry, "min_instances", where, 1, low=0),
                    context=context)
 
     def describe(self) -> str:
         return f"pseudo_labelled {self.images} by {self.network}"
 
     def labels(self) -> set[int]:
-        return {SEGMENT_LABEL}
+        return {pairs.SEGMENT_LABEL}
 
     def tiles(self) -> list[Path]:
         from thygan.segment.data import IMAGE_SUFFIXES
 
-        folder = find_folder(self.images, self.context, "images")
+        folder = pairs.find_folder(self.images, self.context, "images")
         tiles = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not tiles:
             raise UserError(f"{self.context.where}: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
         return tiles
 
     def plan(self, real_counts: dict[int, int]) -> dict[int, int]:
-        return {SEGMENT_LABEL: len(self.tiles())}
+        return {pairs.SEGMENT_LABEL: len(self.tiles())}
 
     def model(self):
         """(HoVer-Net in eval mode, input side, output side), loaded once."""
         if self._net is None:
             from thygan.segment.weights import load_model
 
-            path = find_file(self.network, self.context, "network")
+            path = pairs.find_file(self.network, self.context, "network")
             try:
                 net, input_size, _ = load_model(path)
             except UserError as exc:
@@ -110,15 +98,15 @@ class PseudoLabelledSource(SyntheticSource):
 
     def materialise(self, real_counts: dict[int, int], options: MaterialiseOptions) -> list[SyntheticItem]:
         self.check()
-        network, images = find_file(self.network, self.context, "network"), find_folder(self.images, self.context,
-                                                                                          "images")
+        network = pairs.find_file(self.network, self.context, "network")
+        images = pairs.find_folder(self.images, self.context, "images")
         tiles = self.tiles()
-        folder = Path(options.cache_dir) / f"{content_key(file_sha256(weights_file(network)), folder_digest(images))}" \
-                                           f"-pseudo_labelled"
+        key = pairs.content_key(file_sha256(weights_file(network)), pairs.folder_digest(images))
+        folder = Path(options.cache_dir) / f"{key}-pseudo_labelled"
         scores_file = folder / "scores.json"
         scores = json.loads(scores_file.read_text()) if scores_file.is_file() else {}
         missing = [k for k in range(len(tiles)) if f"{k:05d}" not in scores or
-                   not pair_paths(folder, f"{k:05d}")[1].is_file()]
+                   not pairs.pair_paths(folder, f"{k:05d}")[1].is_file()]
         if missing:
             self._segment(folder, tiles, missing, scores, options)
         kept = [k for k in range(len(tiles)) if scores[f"{k:05d}"]["confidence"] >= self.threshold
@@ -126,7 +114,7 @@ class PseudoLabelledSource(SyntheticSource):
         options.log(f"{self.context.where}: pseudo_labelled: {len(kept)} of {len(tiles)} tiles kept (confidence >= "
                     f"{self.threshold:g}, >= {self.min_instances} nuclei; {len(tiles) - len(missing)} cached, "
                     f"{len(missing)} segmented)")
-        return [pair_item(folder, f"{k:05d}", self.kind) for k in kept]
+        return [pairs.pair_item(folder, f"{k:05d}", self.kind) for k in kept]
 
     def _segment(self, folder: Path, tiles: list[Path], missing: list[int], scores: dict,
                  options: MaterialiseOptions) -> None:
@@ -148,7 +136,7 @@ class PseudoLabelledSource(SyntheticSource):
                 for i, record in records.items():
                     lut[int(i)] = record["type"] or 0
                 types = lut[inst]
-            write_pair(folder, f"{k:05d}", image, inst, types)
+            pairs.write_pair(folder, f"{k:05d}", image, inst, types)
             scores[f"{k:05d}"] = {"source": tiles[k].name, "confidence": confidence(maps.np_prob, inst),
                                   "instances": int(len(records))}
             atomic_write_text(folder / "scores.json", json.dumps(scores, indent=1) + "\n")

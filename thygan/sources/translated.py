@@ -22,21 +22,8 @@ from typing import Any
 from thygan.io.atomic import atomic_write_text
 from thygan.io.digest import file_sha256
 from thygan.progress import progress
+from thygan.sources import pairs
 from thygan.sources.gan import weights_file
-from thygan.sources.pairs import (
-    SEGMENT_LABEL,
-    check_keys,
-    content_key,
-    find_file,
-    find_folder,
-    folder_digest,
-    number_value,
-    pair_item,
-    pair_paths,
-    path_value,
-    translation_generator,
-    write_pair,
-)
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
 
@@ -54,30 +41,30 @@ class TranslatedSource(SyntheticSource):
     @classmethod
     def from_entry(cls, entry: dict[str, Any], context: EntryContext) -> "TranslatedSource":
         where = context.where
-        check_keys(entry, where, required={"network", "data"}, optional={"nr_types"})
-        return cls(network=path_value(entry, "network", where), data=path_value(entry, "data", where),
-                   nr_types=number_value(entry, "nr_types", where, 0, low=0), context=context)
+        pairs.check_keys(entry, where, required={"network", "data"}, optional={"nr_types"})
+        return cls(network=pairs.path_value(entry, "network", where), data=pairs.path_value(entry, "data", where),
+                   nr_types=pairs.number_value(entry, "nr_types", where, 0, low=0), context=context)
 
     def describe(self) -> str:
         return f"translated {self.data} by {self.network}"
 
     def labels(self) -> set[int]:
-        return {SEGMENT_LABEL}
+        return {pairs.SEGMENT_LABEL}
 
     def samples(self):
         """The labelled source tiles, read once (the plan counts them)."""
         if self._samples is None:
             from thygan.segment.data import read_dataset
 
-            self._samples = read_dataset(find_folder(self.data, self.context, "data"), nr_types=self.nr_types)
+            self._samples = read_dataset(pairs.find_folder(self.data, self.context, "data"), nr_types=self.nr_types)
         return self._samples
 
     def plan(self, real_counts: dict[int, int]) -> dict[int, int]:
-        return {SEGMENT_LABEL: len(self.samples())}
+        return {pairs.SEGMENT_LABEL: len(self.samples())}
 
     def generator(self):
         if self._G is None:
-            self._G = translation_generator(find_file(self.network, self.context, "network"), self.context,
+            self._G = pairs.translation_generator(pairs.find_file(self.network, self.context, "network"), self.context,
                                             input_nc=3, expected="an image translation generator")
         return self._G
 
@@ -87,11 +74,13 @@ class TranslatedSource(SyntheticSource):
 
     def materialise(self, real_counts: dict[int, int], options: MaterialiseOptions) -> list[SyntheticItem]:
         self.check()
-        network, data = find_file(self.network, self.context, "network"), find_folder(self.data, self.context, "data")
-        key = content_key(file_sha256(weights_file(network)), folder_digest(data), f"nr_types={self.nr_types}")
+        network = pairs.find_file(self.network, self.context, "network")
+        data = pairs.find_folder(self.data, self.context, "data")
+        key = pairs.content_key(file_sha256(weights_file(network)), pairs.folder_digest(data),
+                                f"nr_types={self.nr_types}")
         folder = Path(options.cache_dir) / f"{key}-translated"
         samples = self.samples()
-        missing = [k for k in range(len(samples)) if not pair_paths(folder, f"{k:05d}")[1].is_file()]
+        missing = [k for k in range(len(samples)) if not pairs.pair_paths(folder, f"{k:05d}")[1].is_file()]
         if missing:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(folder / "cache.json", json.dumps({
@@ -102,7 +91,7 @@ class TranslatedSource(SyntheticSource):
             G = self.generator().to(options.device)
             for k in progress(missing, desc="translate tiles", leave=False):
                 [image] = translate_images(G, [samples[k].image], device=options.device)
-                write_pair(folder, f"{k:05d}", image, samples[k].inst, samples[k].types)
+                pairs.write_pair(folder, f"{k:05d}", image, samples[k].inst, samples[k].types)
         options.log(f"{self.context.where}: translated: {len(samples)} tiles of {data} with their masks "
                     f"({len(samples) - len(missing)} cached, {len(missing)} translated)")
-        return [pair_item(folder, f"{k:05d}", self.kind) for k in range(len(samples))]
+        return [pairs.pair_item(folder, f"{k:05d}", self.kind) for k in range(len(samples))]
