@@ -441,12 +441,17 @@ def test_fold_job_trains_then_evaluates_fold_of_its_task(sandbox, scheduler, tas
     assert "--run_id=cv2_mc100_test" in evaluate[0]
 
 
-def make_segment_run(run_dir: Path, epochs: list[int], done: int) -> None:
+def make_snapshot_run(run_dir: Path, options: dict, prefix: str, done: int) -> None:
+    """A run folder with its options.json and the snapshot ``prefix-{done:06d}`` (json + safetensors)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    # as write_options indents it: the job script reads the run's own epochs from it
-    (run_dir / "options.json").write_text(json.dumps({"data": "d", "epochs": epochs}, indent=2) + "\n")
+    # as write_options indents it: the job scripts read the run's own epochs from it
+    (run_dir / "options.json").write_text(json.dumps(options, indent=2) + "\n")
     for suffix in (".json", ".safetensors"):
-        (run_dir / f"hovernet-snapshot-{done:06d}{suffix}").write_text("")
+        (run_dir / f"{prefix}-{done:06d}{suffix}").write_text("")
+
+
+def make_segment_run(run_dir: Path, epochs: list[int], done: int) -> None:
+    make_snapshot_run(run_dir, {"data": "d", "epochs": epochs}, "hovernet-snapshot", done)
 
 
 @pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
@@ -475,27 +480,24 @@ def test_segment_job_starts_resumes_and_stops(sandbox, scheduler):
     assert not any(call.startswith("torchrun ") for call in calls)
 
 
-def ready_thygan(checkout: Path, env: dict) -> None:
-    """The stand-in virtualenv with a logging `thygan` entry point."""
+def ready_thygan(checkout: Path, env: dict, **settings) -> dict:
+    """The stand-in virtualenv with a logging `thygan` entry point; the environment with ``settings``."""
     ready_venv(checkout, env)
     thygan = Path(env["VENV"]) / "bin" / "thygan"
     thygan.write_text(LOGGER)
     thygan.chmod(0o755)
+    return dict(env, **settings)
 
 
 def make_translate_run(run_dir: Path, n_epochs: int, n_epochs_decay: int, done: int) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "options.json").write_text(json.dumps({"n_epochs": n_epochs, "n_epochs_decay": n_epochs_decay,
-                                                      "dataroot": "d"}, indent=2))
-    for suffix in (".json", ".safetensors"):
-        (run_dir / f"translate-snapshot-{done:06d}{suffix}").write_text("")
+    make_snapshot_run(run_dir, {"dataroot": "d", "n_epochs": n_epochs, "n_epochs_decay": n_epochs_decay},
+                      "translate-snapshot", done)
 
 
 @pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
 def test_translate_job_starts_resumes_and_stops(sandbox, scheduler):
     checkout, env = sandbox
-    ready_thygan(checkout, env)
-    env = dict(env, OUTDIR="runs")
+    env = ready_thygan(checkout, env, OUTDIR="runs")
     script = f"shell_scr/{scheduler}/translate_train.sh"
     result, calls = run(script, env, MODEL="pix2pix", MASK_TYPES="5")
     assert result.returncode == 0, result.stderr

@@ -85,6 +85,13 @@ def content_key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def cache_folder(cache_dir: str | Path, kind: str, network: Path, inputs: Path, *params: str) -> Path:
+    """``<cache_dir>/<key>-<kind>``: the key digests the network's weights, the input folder's files and
+    the settings that change the pairs (their paths do not count)."""
+    key = content_key(file_sha256(weights_file(network)), folder_digest(inputs), *params)
+    return Path(cache_dir) / f"{key}-{kind}"
+
+
 def translation_generator(path: Path, context: EntryContext, *, input_nc: int, expected: str) -> nn.Module:
     """A CycleGAN/pix2pix generator (G_A of a run snapshot, or the only G) that takes ``input_nc`` channels
     and gives RGB; any other network is refused in one line naming the entry."""

@@ -26,10 +26,9 @@ import numpy as np
 
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
-from thygan.io.digest import file_sha256
 from thygan.progress import progress
 from thygan.sources import pairs
-from thygan.sources.gan import parse_seed_spec, weights_file
+from thygan.sources.gan import parse_seed_spec
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
 
@@ -84,9 +83,9 @@ class Pix2PixMasksSource(SyntheticSource):
             network, _ = self._paths()
             from thygan.translate.masks import mask_input_channels
 
-            self._G = pairs.translation_generator(network, self.context, input_nc=mask_input_channels(self.mask_types),
-                                            expected=f"a pix2pix mask -> H&E generator for {self.mask_types} "
-                                                     f"nucleus types")
+            self._G = pairs.translation_generator(
+                network, self.context, input_nc=mask_input_channels(self.mask_types),
+                expected=f"a pix2pix mask -> H&E generator for {self.mask_types} nucleus types")
         return self._G
 
     def _real_masks(self, folder: Path) -> list[Path]:
@@ -106,9 +105,8 @@ class Pix2PixMasksSource(SyntheticSource):
         self.check()
         network, masks = self._paths()
         seeds = self.resolve_seeds(real_counts)
-        key = pairs.content_key(file_sha256(weights_file(network)), pairs.folder_digest(masks),
-                                f"types={self.mask_types}", f"size={self.size}", f"retype={self.retype_prob:g}")
-        folder = Path(options.cache_dir) / f"{key}-pix2pix_masks"
+        folder = pairs.cache_folder(options.cache_dir, self.kind, network, masks, f"types={self.mask_types}",
+                                    f"size={self.size}", f"retype={self.retype_prob:g}")
         missing = [seed for seed in seeds if not pairs.pair_paths(folder, f"seed{seed:05d}")[1].is_file()]
         if missing:
             self._generate(folder, missing, network, masks, options)

@@ -26,10 +26,8 @@ import numpy as np
 
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
-from thygan.io.digest import file_sha256
 from thygan.progress import progress
 from thygan.sources import pairs
-from thygan.sources.gan import weights_file
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
 
@@ -101,8 +99,7 @@ class PseudoLabelledSource(SyntheticSource):
         network = pairs.find_file(self.network, self.context, "network")
         images = pairs.find_folder(self.images, self.context, "images")
         tiles = self.tiles()
-        key = pairs.content_key(file_sha256(weights_file(network)), pairs.folder_digest(images))
-        folder = Path(options.cache_dir) / f"{key}-pseudo_labelled"
+        folder = pairs.cache_folder(options.cache_dir, self.kind, network, images)
         scores_file = folder / "scores.json"
         scores = json.loads(scores_file.read_text()) if scores_file.is_file() else {}
         missing = [k for k in range(len(tiles)) if f"{k:05d}" not in scores or

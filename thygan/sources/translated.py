@@ -16,14 +16,11 @@ The cache folder is keyed by the generator's weights and the data folder's conte
 """
 
 import json
-from pathlib import Path
 from typing import Any
 
 from thygan.io.atomic import atomic_write_text
-from thygan.io.digest import file_sha256
 from thygan.progress import progress
 from thygan.sources import pairs
-from thygan.sources.gan import weights_file
 from thygan.sources.source import EntryContext, MaterialiseOptions, SyntheticItem, SyntheticSource
 
 
@@ -64,8 +61,9 @@ class TranslatedSource(SyntheticSource):
 
     def generator(self):
         if self._G is None:
-            self._G = pairs.translation_generator(pairs.find_file(self.network, self.context, "network"), self.context,
-                                            input_nc=3, expected="an image translation generator")
+            network = pairs.find_file(self.network, self.context, "network")
+            self._G = pairs.translation_generator(network, self.context, input_nc=3,
+                                                  expected="an image translation generator")
         return self._G
 
     def check(self) -> None:
@@ -76,9 +74,7 @@ class TranslatedSource(SyntheticSource):
         self.check()
         network = pairs.find_file(self.network, self.context, "network")
         data = pairs.find_folder(self.data, self.context, "data")
-        key = pairs.content_key(file_sha256(weights_file(network)), pairs.folder_digest(data),
-                                f"nr_types={self.nr_types}")
-        folder = Path(options.cache_dir) / f"{key}-translated"
+        folder = pairs.cache_folder(options.cache_dir, self.kind, network, data, f"nr_types={self.nr_types}")
         samples = self.samples()
         missing = [k for k in range(len(samples)) if not pairs.pair_paths(folder, f"{k:05d}")[1].is_file()]
         if missing:
