@@ -106,3 +106,17 @@ def test_the_shipped_example_recipe_parses_and_plans_by_ratio():
     assert [source.kind for source in recipe.sources] == ["pix2pix_masks", "pseudo_labelled"]
     assert all(source.yields_masks for source in recipe.sources)
     assert recipe.sources[0].plan({0: 300}) == {0: 300}  # "100%" of the real images
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_materialisation(tmp_path, setup):
+    """Rank 0 makes the pairs while rank 1 waits, then both train on them (no hang, one set of files)."""
+    from thygan.segment.training_loop import launch_training
+
+    _, _, recipe = setup
+    opts = options(tmp_path, "two")
+    opts.recipe, opts.epochs, opts.patches_per_epoch = recipe, [1, 0], 2
+    run_dir = launch_training(opts, gpus=2, verbose=False)
+    assert "(0 cached, 2 translated)" in (run_dir / "log.txt").read_text()
+    files = sorted(p.name for p in (tmp_path / "two" / "synthetic_cache").rglob("*") if p.is_file())
+    assert files == ["00000.npy", "00000.png", "00001.npy", "00001.png", "cache.json"]  # no temp file left

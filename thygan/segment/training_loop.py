@@ -182,8 +182,12 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     if opts.recipe:
         from thygan.segment.synthetic import synthetic_samples
 
+        if not is_main:
+            distributed.barrier()  # rank 0 fills the cache first; the others then find every pair in it
         samples += synthetic_samples(opts.recipe, real_count=len(samples), nr_types=opts.nr_types,
                                      cache_dir=recipe_cache(opts), device=str(device), log=recipe_lines.append)
+        if is_main:
+            distributed.barrier()
     valid = read_dataset(opts.valid, nr_types=opts.nr_types, type_map=type_map) if opts.valid else []
     torch.manual_seed(opts.seed)  # the same initial weights in every process
     net = build_network(opts)
