@@ -118,6 +118,15 @@ def test_recipe_label_outside_the_labels_is_refused(sample_tiles, split_file, ti
     assert result.exit_code == 2 and "class_map label 7 is not a label of" in result.output
 
 
+
+def test_a_segmentation_recipe_is_refused(sample_tiles, split_file, tmp_path):
+    recipe = tmp_path / "seg.json"
+    recipe.write_text(json.dumps({"kind": "translated", "network": "he2ihc.safetensors", "data": "tiles"}))
+    result = invoke(dlc_train_command, train_args(sample_tiles, split_file, tmp_path / "out", "--gan_params", recipe))
+    assert result.exit_code == 2 and "translated tiles by he2ihc.safetensors is a segmentation source" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.slow
 def test_cv_compares_recipes_over_folds(sample_tiles, sample_splits, tiny_gan, tmp_path):
     recipe = tmp_path / "tiny100.json"

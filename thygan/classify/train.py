@@ -90,6 +90,10 @@ def prepare_items(opts: TrainOptions, log: Callable[[str], None], *, materialise
     recipe = read_recipe(opts.gan_params, network=opts.gan_network)
     class_names = class_names_of(table)
     if recipe is not None:
+        masked = [source for source in recipe.sources if source.yields_masks]
+        if masked:  # their images carry no class: label 0 would be a guess
+            raise UserError(f"--gan_params: {recipe.source}: {masked[0].describe()} is a segmentation source "
+                            f"(image + mask pairs, for `thygan segment train --recipe`), not a classifier one")
         known = {record.label for record in table.records if record.label is not None}
         unknown = sorted(recipe.labels() - known)
         if unknown:
