@@ -19,6 +19,12 @@ def test_two_process_training_validates_like_one_process(sample_tiles, split_fil
                         epochs=2, batch_size=16, workers=0, device="cpu", gpus=2)
     run_dir, results = launch_training(opts, echo=lambda line: None)
     assert results["epochs_run"] == 2 and (run_dir / results["best_model"]).is_file()
+    assert_two_processes_validate_like_one(run_dir, results, opts)
+
+
+def assert_two_processes_validate_like_one(run_dir, results: dict, opts: TrainOptions) -> None:
+    """A 2-process run of 2 epochs: its batches were split, and the validation loss it summed over both
+    processes' shards is what one process computes over every image with the kept model."""
     log = (run_dir / "train_log.txt").read_text()
     assert log.count("[Epoch 1/2] [Batches: 9]") == 1  # 140 images / 2 processes / 8 per process: 9 batches
     table = read_labels(opts.labels)

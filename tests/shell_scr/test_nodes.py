@@ -14,14 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from tests.classify.conftest import sample_splits, sample_tiles, split_file  # noqa: F401
+from tests.classify.test_ddp import assert_two_processes_validate_like_one
 from tests.shell_scr.test_job_scripts import LOGGER, REPO, SHELL_SCR, ready_venv, run, sandbox  # noqa: F401
 from tests.stylegan.conftest import write_tiny_dataset
-from thygan.classify.data import real_items
-from thygan.classify.models import load_classifier
 from thygan.classify.options import TrainOptions
-from thygan.classify.train import validate
-from thygan.data.labels import read_labels
-from thygan.data.splits import load_split
 from thygan.io.checkpoint import load_checkpoint
 from thygan.runs import latest_snapshot
 from thygan.stylegan import networks  # noqa: F401  (registers G and D for load_checkpoint)
@@ -242,10 +238,4 @@ def test_two_nodes_train_the_classifier_and_validate_like_one_process(sample_til
     (run_dir,) = (tmp_path / "out").glob("*-nodes")
     results = json.loads((run_dir / "training_results.json").read_text())
     assert results["epochs_run"] == 2
-    log = (run_dir / "train_log.txt").read_text()
-    assert log.count("[Epoch 1/2] [Batches: 9]") == 1  # 140 images / 2 processes / 8 per process: 9 batches
-    table = read_labels(opts.labels)
-    val = real_items(opts.src_dir, table, load_split(opts.split_file, table)["val"], where="val")
-    model = load_classifier(run_dir / results["best_model"])
-    loss, _ = validate(model, val, opts, torch.device("cpu"))  # one process, every image
-    assert loss == pytest.approx(results["best_val_loss"], rel=1e-5)
+    assert_two_processes_validate_like_one(run_dir, results, opts)
