@@ -16,6 +16,7 @@ import torch
 
 from thygan.errors import UserError
 from thygan.io.rebuild import fill_network
+from thygan.io.state_dict import read_state_dict
 from thygan.segment.networks import HoVerNet
 
 BRANCHES = {"np": "nucleus_prediction", "hv": "horizontal_vertical", "tp": "type_prediction"}
@@ -79,18 +80,7 @@ def ours_to_reference(key: str) -> str:
 
 def read_reference_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``desc`` state dict of a reference ``.tar`` (or a bare state dict), ``module.`` stripped."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file (expected a hover_net checkpoint .tar)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # not a torch file, or one that needs unpickling code
-        raise UserError(f"{path}: not a torch checkpoint readable with weights_only=True "
-                        f"({str(exc).splitlines()[0]})") from None
-    state = obj.get("desc", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{path}: expected {{'desc': state_dict}} as hover_net saves it")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    return read_state_dict(path, expected="a hover_net checkpoint .tar ({'desc': state_dict})", key="desc")
 
 
 def describe_reference_state(state: dict[str, torch.Tensor], *, source: str = "checkpoint") -> dict:
