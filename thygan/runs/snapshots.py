@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from dnnlib.run_dir import NETWORK_SNAPSHOT_PREFIX, indexed_name, parse_indexed_name
+from thygan.errors import UserError
 from thygan.io.atomic import atomic_path
 from thygan.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 
@@ -194,6 +195,24 @@ def load_training_state(path: str | Path, *, optimizers: Mapping[str, torch.opti
         restore_optimizer(opt, state.extra_tensors.get(f"{name}_opt", {}), layouts[f"{name}_opt"])
     others = {name: group for name, group in state.extra_tensors.items() if not name.endswith("_opt")}
     return state.meta["extra"]["progress"], others
+
+
+def resume_latest(run_dir: str | Path, *, names: SnapshotNames, optimizers: Mapping[str, torch.optim.Optimizer]
+                  ) -> tuple[Path, dict, dict[str, dict[str, torch.Tensor]]] | None:
+    """Where a run folder left off: (its newest snapshot, counters, other tensor groups) with the
+    ``optimizers`` restored, or None for a folder with no snapshot yet.
+
+    Raises:
+        UserError: the newest snapshot has no training state beside it (it cannot continue exactly).
+    """
+    last = latest_snapshot(run_dir, names=names)
+    if last is None:
+        return None
+    state = state_files(last, names=names)
+    if state is None:
+        raise UserError(f"{last}: no training state beside it; cannot resume {run_dir}")
+    counters, tensors = load_training_state(state[0], optimizers=optimizers)
+    return last, counters, tensors
 
 
 def save_state_file(path: str | Path, state: dict) -> None:

@@ -213,11 +213,9 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     opt = torch.optim.Adam(net.parameters(), lr=opts.lr, betas=(0.9, 0.999))
 
     start_epoch = 0
-    if (last := runs.latest_snapshot(run_dir, names=NAMES)) is not None:
-        if (state := runs.state_files(last, names=NAMES)) is None:
-            raise UserError(f"{last}: no training state beside it; cannot resume {run_dir}")
+    if (resumed := runs.resume_latest(run_dir, names=NAMES, optimizers={"net": opt})) is not None:
+        last, counters, tensors = resumed
         net.load_state_dict(load_checkpoint(last, registry=NETWORKS).networks["net"].state_dict())
-        counters, tensors = runs.load_training_state(state[0], optimizers={"net": opt})
         torch.set_rng_state(tensors["rng"]["cpu"])
         start_epoch = int(counters["epoch"])
         if is_main:

@@ -146,12 +146,9 @@ def training_loop(opts: TranslateOptions, *, run_dir: str | Path | None = None,
         model = Pix2PixModel(nets, lambda_L1=opts.lambda_L1, **common)
 
     start_epoch = 0
-    last = runs.latest_snapshot(run_dir, names=NAMES)
-    if last is not None:
-        state_file = runs.state_files(last, names=NAMES)
-        if state_file is None:
-            raise UserError(f"{last}: no training state beside it; cannot resume {run_dir}")
-        counters, tensors = runs.load_training_state(state_file[0], optimizers={"G": model.opt_G, "D": model.opt_D})
+    resumed = runs.resume_latest(run_dir, names=NAMES, optimizers={"G": model.opt_G, "D": model.opt_D})
+    if resumed is not None:
+        last, counters, tensors = resumed
         loaded = load_checkpoint(last, registry=TRANSLATE_NETWORKS).networks
         for name, net in nets.items():
             net.load_state_dict(loaded[name].state_dict())
