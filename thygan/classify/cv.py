@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from thygan.classify.evaluate import METRICS_FILE, evaluate_model
 from thygan.classify.options import EvalOptions, TrainOptions
 from thygan.classify.reports import comparison_plot, markdown_table, write_csv
@@ -30,6 +28,7 @@ from thygan.classify.run_folder import OPTIONS_FILE, options_match, read_results
 from thygan.classify.train import train_classifier
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.metrics.paired_folds import PairedTest, mean_interval, paired_test
 from thygan.sources.recipe import recipe_name
 
 METRIC_COLUMNS = {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc.",
@@ -70,19 +69,6 @@ def find_split_files(split_dir: str | Path, folds: list[int] | None, *, inner: i
     if missing:
         raise UserError(f"--folds: fold {missing[0]} has no split file under {root} (found {sorted(found)})")
     return {k: found[k] for k in folds}
-
-
-def mean_interval(values: list[float]) -> tuple[float, float, float | None, float | None]:
-    """(mean, sample sd, low, high) of the 95% t-interval of the mean; sd/interval need 2+ values."""
-    from scipy.stats import t
-
-    array = np.asarray(values, np.float64)
-    mean = float(array.mean())
-    if array.size < 2:
-        return mean, 0.0, None, None
-    sd = float(array.std(ddof=1))
-    half = float(t.ppf(0.975, array.size - 1) * sd / np.sqrt(array.size))
-    return mean, sd, mean - half, mean + half
 
 
 def _job_options(base: TrainOptions, out_dir: Path, recipe: str, fold: int, split_file: Path) -> TrainOptions:
@@ -167,6 +153,41 @@ def _cell(values: list[float]) -> tuple[str, str]:
     return f"{100 * mean:.2f} ± {100 * sd:.2f}", interval
 
 
+BASELINE = "none"
+
+
+def _paired(groups: dict[tuple[str, str], list[dict]], recipe: str, set_name: str, key: str) -> PairedTest:
+    """The paired t-test of ``recipe`` against ``none`` on the same set over the folds, for one metric."""
+    if recipe == BASELINE or (BASELINE, set_name) not in groups:
+        return PairedTest(0, None, None, None, None)
+    values = {row["fold"]: row[key] for row in groups[(recipe, set_name)]}
+    return paired_test(values, {row["fold"]: row[key] for row in groups[(BASELINE, set_name)]})
+
+
+def _paired_columns(groups: dict[tuple[str, str], list[dict]], recipe: str, set_name: str) -> dict:
+    """CSV columns {metric}_vs_none_{diff,diff_low,diff_high,p,n} (empty on the baseline's own rows)."""
+    if not any(name == BASELINE for name, _ in groups):
+        return {}
+    return {k: v for key in METRIC_COLUMNS for k, v in
+            _paired(groups, recipe, set_name, key).columns(f"{key}_vs_none").items()}
+
+
+def _paired_table(groups: dict[tuple[str, str], list[dict]]) -> str:
+    """Markdown: recipe minus ``none`` per metric (percentage points), 95% interval, paired t-test p."""
+    rows = []
+    for recipe, set_name in groups:
+        if recipe == BASELINE or (BASELINE, set_name) not in groups:
+            continue
+        rows.append({"gan_params": recipe, "set": set_name}
+                    | {title: _paired(groups, recipe, set_name, key).text(scale=100)
+                       for key, title in METRIC_COLUMNS.items()})
+    if not rows:
+        return ""
+    return ("\nPaired against 'none' over the folds (recipe minus none, percentage points): mean difference "
+            "[95% t-interval], two-sided paired t-test p, n folds; n/a below 2 folds. Folds share training "
+            "images, so p is optimistic.\n\n" + markdown_table(rows))
+
+
 def write_comparison(fold_rows: list[dict], out_dir: Path) -> None:
     """comparison_folds.csv (one row per recipe x set x fold), comparison.csv (means, sds, intervals),
     comparison.md (the study's table layout) and comparison.png (accuracy bars with intervals)."""
@@ -194,6 +215,7 @@ def write_comparison(fold_rows: list[dict], out_dir: Path) -> None:
                 line["accuracy 95% CI"] = interval
             mean, sd, low, high = _bounded_interval(values)
             numbers |= {f"{key}_mean": mean, f"{key}_sd": sd, f"{key}_low": low, f"{key}_high": high}
+        numbers |= _paired_columns(groups, recipe, set_name)
         table.append(line)
         summary.append(numbers)
         bars.append({"recipe": recipe, "set": set_name, "mean": numbers["accuracy_mean"],
@@ -201,5 +223,5 @@ def write_comparison(fold_rows: list[dict], out_dir: Path) -> None:
     write_csv(out_dir / "comparison.csv", summary)
     atomic_write_text(out_dir / "comparison.md", "Patient-level accuracy per fold (correct/patients; rows marked "
                       f"'{IMAGE_LEVEL_SUFFIX.strip()}': image level, correct/images), mean ± sd over folds (%):\n\n"
-                      + markdown_table(table))
+                      + markdown_table(table) + _paired_table(groups))
     comparison_plot(bars, out_dir / "comparison.png", metric="accuracy")
