@@ -183,6 +183,7 @@ def test_train_dry_run_prints_options_writes_nothing(tmp_path):
                   "--mode", "fast", "--nr-types", "5", "--type-map", "consep", "--epochs", "3", "-n"])
     assert result.exit_code == 0, result.output
     assert '"epochs": [\n    3,\n    3\n  ]' in result.output and '"input_size": 256' in result.output
+    assert '"msge_kernel": "reference"' in result.output
     assert "1 training images" in result.output and not (tmp_path / "runs").exists()
 
 

@@ -49,6 +49,7 @@ def test_two_phases_and_exact_resume(tmp_path):
             assert torch.equal(after_phase1[key], value), key          # frozen encoder convolutions
     assert not torch.equal(after_phase1["nucleus_prediction.output_features.decoderblock4.conv.weight"],
                            initial["nucleus_prediction.output_features.decoderblock4.conv.weight"])
+    assert json.loads((run_b / "options.json").read_text())["msge_kernel"] == "reference"
     training_loop(SegmentOptions(), run_dir=run_b, verbose=False)       # resume: phase 2
     run_a = training_loop(opts, verbose=False)                          # uninterrupted
     a, b = weights(run_a), weights(run_b)
@@ -62,6 +63,21 @@ def test_two_phases_and_exact_resume(tmp_path):
     assert [s["phase"] for s in stats] == [1, 2]
     lines = [line for line in (run_b / "log.txt").read_text().splitlines() if line.startswith("epoch")]
     assert len(lines) == 2 and "phase 2" in lines[1]
+
+
+@pytest.mark.slow
+def test_a_run_from_before_msge_kernel_resumes_with_monai_kernels(tmp_path):
+    """An options.json without msge_kernel (older runs, MONAI's kernels) resumes bit-exactly as it began."""
+    small_data(tmp_path / "data")
+    old = dataclasses.replace(options(tmp_path, "old"), msge_kernel="monai")
+    run_old = training_loop(old, stop_after_epochs=1, verbose=False)
+    saved = json.loads((run_old / "options.json").read_text())
+    del saved["msge_kernel"]
+    (run_old / "options.json").write_text(json.dumps(saved))
+    training_loop(SegmentOptions(), run_dir=run_old, verbose=False)
+    uninterrupted = training_loop(dataclasses.replace(old, outdir=str(tmp_path / "new")), verbose=False)
+    a, b = weights(uninterrupted), weights(run_old)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("length,batch,world", [(10, 4, 2), (8, 4, 4), (3, 4, 1), (12, 6, 3)])
@@ -104,9 +120,9 @@ def per_window_average_training(opts):
     """The training the processes should do together, computed naively in one process: each step's gradient
     is the mean of per-window gradients (each window through the batch norms alone, as in its own process)."""
     import torch.nn.functional as F
-    from monai.apps.pathology.losses import HoVerNetLoss
 
     from thygan.segment.data import read_dataset
+    from thygan.segment.loss import hovernet_loss
     from thygan.segment.patches import PatchDataset
 
     opts = opts.resolved()
@@ -115,7 +131,7 @@ def per_window_average_training(opts):
     output_size = net.output_size(opts.input_size)
     dataset = PatchDataset(read_dataset(opts.data, nr_types=opts.nr_types), input_size=opts.input_size,
                            output_size=output_size, length=opts.patches_per_epoch, seed=opts.seed)
-    loss_fn = HoVerNetLoss(lambda_hv_mse=1.0)
+    loss_fn = hovernet_loss(opts.msge_kernel)
     net.train()
     for epoch, phase in enumerate([0] * opts.epochs[0] + [1] * opts.epochs[1]):
         if epoch in (0, opts.epochs[0]):

@@ -112,6 +112,9 @@ def segment_command():
                    "sources) added to --data; see README, Segmentation recipes. Default: real images only.")
 @click.option("--recipe-cache", metavar="DIR", type=click.Path(file_okay=False), default=None,
               help="Content-keyed cache of the recipe's pairs, shared by runs. Default: OUTDIR/synthetic_cache.")
+@click.option("--msge-kernel", type=click.Choice(["reference", "monai"]), default="reference", show_default=True,
+              help="Gradient kernels of the HV loss's MSGE term: reference = hover_net's unnormalised 5x5 "
+                   "(its loss scale), monai = MONAI's normalised Sobel (~1/144 of it). Resumed runs keep theirs.")
 @click.option("--resume", metavar="RUN_DIR", type=click.Path(file_okay=False, exists=True),
               help="Continue this run folder from its newest snapshot (its options.json is used).")
 @click.option("--stop-after-epochs", type=click.IntRange(min=1), default=None, metavar="N",
@@ -119,7 +122,7 @@ def segment_command():
 @click.option("-n", "--dry-run", is_flag=True, help="Read the data and print the resolved options; train nothing.")
 def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, blocks, input_size, epochs, batch, lr,
                   lr_step, patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, gpus,
-                  recipe, recipe_cache, resume, stop_after_epochs, dry_run):
+                  recipe, recipe_cache, msge_kernel, resume, stop_after_epochs, dry_run):
     """Train HoVer-Net in the reference's two phases (replaces hover_net's config.py + run_train.py).
 
     \b
@@ -153,7 +156,8 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
                           batch=batch, lr=lr,
                           lr_step=lr_step, patches_per_epoch=patches_per_epoch, pretrained=pretrained,
                           pretrained_layout=pretrained_layout, type_info=type_info, seed=seed, workers=workers,
-                          device=device, recipe=recipe, recipe_cache=recipe_cache).resolved()
+                          device=device, recipe=recipe, recipe_cache=recipe_cache,
+                          msge_kernel=msge_kernel).resolved()
     try:
         from thygan.segment.training_loop import build_network
 

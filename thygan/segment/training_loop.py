@@ -2,9 +2,9 @@
 
 Phase 1 trains the decoders with the encoder frozen, phase 2 everything; each phase starts a fresh Adam
 (lr 1e-4, betas 0.9/0.999) stepped down 10x every ``lr_step`` epochs (the reference's StepLR(25)). Loss:
-MONAI's ``HoVerNetLoss`` with the reference's weights (all 1; MONAI weights the HV MSE by 2). Not yet
-aligned: MONAI's gradient term (MSGE) uses normalised, reflect-padded 5x5 Sobel kernels; the reference
-builds its own 5x5 kernels without that normalisation, so its MSGE is larger in scale (an open item).
+the reference's (thygan.segment.loss): MONAI's ``HoVerNetLoss`` with every weight 1 (MONAI weights the HV
+MSE by 2) and the reference's unnormalised 5x5 gradient kernels in the MSGE term (``msge_kernel``
+'reference'); 'monai' keeps MONAI's normalised Sobel kernels, which runs made before the option used.
 
 Each epoch: one fixed-width log line (stdout + log.txt), the same numbers in stats.jsonl and TensorBoard,
 an overlay PNG of predictions on a few images, and a snapshot pair in the run folder (thygan.runs:
@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.apps.pathology.losses import HoVerNetLoss
 
 from dnnlib.duration import format_duration
 from thygan import runs
@@ -38,6 +37,7 @@ from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.checkpoint import load_checkpoint, save_checkpoint
 from thygan.segment.data import parse_type_map, read_dataset
+from thygan.segment.loss import MSGE_KERNELS, hovernet_loss
 from thygan.segment.networks import MODES, NETWORKS, HoVerNet
 from thygan.segment.overlay import draw_overlay, read_type_info
 from thygan.segment.patches import PatchDataset
@@ -78,17 +78,21 @@ class SegmentOptions:
     overlay_images: int = 2             # images drawn in each epoch's overlay PNG
     recipe: str | None = None           # segmentation recipe JSON: synthetic image + mask pairs added to data
     recipe_cache: str | None = None     # the recipe's content-keyed cache; None = {outdir}/synthetic_cache
+    msge_kernel: str = "reference"      # HV gradient kernels of the MSGE loss term: 'reference' or 'monai'
 
     @classmethod
     def from_dict(cls, data: dict) -> "SegmentOptions":
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise UserError(f"options: unknown keys {sorted(unknown)}")
-        return cls(**data)
+        # options.json written before msge_kernel existed: those runs trained with MONAI's kernels
+        return cls(**{"msge_kernel": "monai", **data})
 
     def resolved(self) -> "SegmentOptions":
         if self.mode not in MODES:
             raise UserError(f"--mode: expected one of {sorted(MODES)}, got {self.mode!r}")
+        if self.msge_kernel not in MSGE_KERNELS:
+            raise UserError(f"--msge-kernel: expected one of {', '.join(MSGE_KERNELS)}, got {self.msge_kernel!r}")
         return dataclasses.replace(self, input_size=self.input_size or MODES[self.mode]["input"])
 
 
@@ -209,7 +213,7 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
     check_world(opts, length, proc.world_size)
     dataset = PatchDataset(samples, input_size=opts.input_size, output_size=output_size, length=length,
                            seed=opts.seed)
-    loss_fn = HoVerNetLoss(lambda_hv_mse=1.0)  # reference weights: all 1
+    loss_fn = hovernet_loss(opts.msge_kernel)
     opt = torch.optim.Adam(net.parameters(), lr=opts.lr, betas=(0.9, 0.999))
 
     start_epoch = 0

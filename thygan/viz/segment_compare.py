@@ -1,0 +1,148 @@
+"""Figures of ``thygan segment compare``: nucleus areas, counts and types per set, and overlays side by side.
+
+The numbers come from ``thygan.segment.compare``; nothing here computes a statistic. Figures are drawn on
+``matplotlib.figure.Figure`` without pyplot (no global backend touched) and saved atomically.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from thygan.io.atomic import atomic_path
+from thygan.segment.compare import Comparison
+
+MAX_BARS = 30  # above this many common images the per-image panel becomes a scatter against the first set
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format="png", dpi=fig.dpi, bbox_inches="tight")
+
+
+def _set_colours(n: int) -> list:
+    from matplotlib import colormaps
+
+    return [colormaps["tab10"](i % 10) for i in range(n)]
+
+
+def common_images(result: Comparison) -> list[str]:
+    """Images every set has, sorted by name."""
+    names = set(result.sets[0].images)
+    for s in result.sets[1:]:
+        names &= set(s.images)
+    return sorted(names)
+
+
+def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None = None) -> None:
+    """compare.png: area histograms, nuclei per image, type shares (when the model has types)."""
+    from matplotlib.figure import Figure
+
+    typed = bool(result.type_names)
+    fig = Figure(figsize=(16 if typed else 11, 4.6), dpi=110, layout="constrained")
+    axes = fig.subplots(1, 3 if typed else 2, gridspec_kw={"width_ratios": [1, 1.3, 0.9] if typed else [1, 1.3]})
+    colours = _set_colours(len(result.sets))
+    names = common_images(result) or sorted(result.sets[0].images)
+    fig.suptitle(f"Segmentation of {len(result.sets)} sets on {len(names)} common images")
+
+    ax = axes[0]
+    pooled = [s.pooled(sorted(s.images), "areas") for s in result.sets]
+    everything = np.concatenate(pooled)
+    top = np.percentile(everything, 99) if len(everything) else 1.0
+    bins = np.linspace(0, max(top, 1.0), 31)
+    for s, areas, colour in zip(result.sets, pooled, colours):
+        if len(areas):
+            ax.hist(np.clip(areas, 0, bins[-1]), bins=bins, histtype="step", linewidth=2, color=colour, density=True,
+                    label=f"{s.name} (n={len(areas)}, median {np.median(areas):.0f})")
+            ax.axvline(np.median(areas), color=colour, linestyle="--", linewidth=1)
+    ax.set(title="Nucleus area (inst_map pixels; last bin = 99th pct and above)", xlabel="area (px)",
+           ylabel="density")
+    ax.legend(fontsize=8)
+
+    ax = axes[1]
+    counts = [s.counts(names) if set(names) <= set(s.images) else None for s in result.sets]
+    if len(names) <= MAX_BARS:
+        order = np.argsort(-counts[0], kind="stable")
+        width = 0.8 / len(result.sets)
+        x = np.arange(len(names))
+        for k, (s, c, colour) in enumerate(zip(result.sets, counts, colours)):
+            if c is not None:
+                ax.bar(x + (k - (len(result.sets) - 1) / 2) * width, c[order], width=width, color=colour,
+                       label=f"{s.name} (mean {c.mean():.1f})")
+        ax.set_xticks(x, [names[i] for i in order], rotation=90, fontsize=7 if len(names) > 12 else 9)
+        ax.set(title="Nuclei per image (sorted by the first set)", ylabel="nuclei")
+    else:
+        first = result.sets[0]
+        for s, c, colour in zip(result.sets[1:], counts[1:], colours[1:]):
+            if c is None:
+                continue
+            ax.scatter(counts[0], c, s=12, alpha=0.6, color=colour, label=f"{s.name} (mean {c.mean():.1f})")
+        lim = max(float(np.nanmax(np.concatenate([c for c in counts if c is not None]))), 1.0) * 1.05
+        ax.plot([0, lim], [0, lim], color="grey", linewidth=1, label="equal")
+        ax.set(title=f"Nuclei per image against {first.name} (mean {counts[0].mean():.1f})",
+               xlabel=f"nuclei, {first.name}", ylabel="nuclei, other set", xlim=(0, lim), ylim=(0, lim))
+    ax.legend(fontsize=8)
+
+    if typed:
+        ax = axes[2]
+        type_colours = {t: (np.array(type_info[str(t)][1]) / 255 if type_info and str(t) in type_info
+                            else _set_colours(10)[t % 10]) for t in result.type_names}
+        left = np.zeros(len(result.sets))
+        shares = []
+        for s in result.sets:
+            types = s.pooled(sorted(s.images), "types")
+            shares.append([(types == t).sum() / max(len(types), 1) for t in result.type_names])
+        shares = np.array(shares)
+        y = np.arange(len(result.sets))
+        for j, (t, name) in enumerate(result.type_names.items()):
+            ax.barh(y, shares[:, j], left=left, color=type_colours[t], edgecolor="black", linewidth=0.5, label=name)
+            for i in range(len(result.sets)):
+                if shares[i, j] >= 0.06:
+                    ax.text(left[i] + shares[i, j] / 2, i, f"{100 * shares[i, j]:.0f}%", ha="center", va="center",
+                            fontsize=8)
+            left += shares[:, j]
+        ax.set_yticks(y, [s.name for s in result.sets])
+        ax.invert_yaxis()
+        ax.set(title="Nucleus types (share of all nuclei)", xlim=(0, 1), xlabel="share")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=min(len(result.type_names), 4))
+    _save(fig, path)
+
+
+def pick_examples(result: Comparison, count: int) -> list[str]:
+    """Up to ``count`` common images spread over the range of count differences (last set minus first),
+    both extremes included, so the figure shows typical and most-changed images."""
+    names = common_images(result)
+    if len(names) <= count:
+        return names
+    diff = result.sets[-1].counts(names) - result.sets[0].counts(names)
+    order = np.argsort(diff, kind="stable")
+    picks = np.unique(np.round(np.linspace(0, len(names) - 1, count)).astype(int))
+    return [names[order[i]] for i in picks]
+
+
+def draw_examples(result: Comparison, path: str | Path, *, count: int = 4) -> list[str]:
+    """examples.png: rows = images, columns = the sets' overlay/{name}.png; returns the images shown."""
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    names = pick_examples(result, count)
+    cols = len(result.sets)
+    fig = Figure(figsize=(3.2 * cols, 3.4 * max(len(names), 1)), dpi=110, layout="constrained")
+    axes = np.atleast_2d(fig.subplots(max(len(names), 1), cols, squeeze=False))
+    first = result.sets[0]
+    for r, name in enumerate(names):
+        for c, s in enumerate(result.sets):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            overlay = s.folder / "overlay" / f"{name}.png"
+            if overlay.is_file():
+                with Image.open(overlay) as im:
+                    ax.imshow(np.asarray(im.convert("RGB")), interpolation="nearest")
+            else:
+                ax.text(0.5, 0.5, "no overlay/", ha="center", va="center", transform=ax.transAxes)
+            n = len(s.images[name].areas)
+            delta = "" if c == 0 else f" ({n - len(first.images[name].areas):+d})"
+            ax.set_title(f"{s.name}: {name}\n{n} nuclei{delta}", fontsize=9)
+    fig.suptitle("Same images, each set's contours (in brackets: nuclei minus the first set's)", fontsize=10)
+    _save(fig, path)
+    return names
