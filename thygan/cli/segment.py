@@ -1,9 +1,10 @@
-"""`thygan segment`: HoVer-Net nucleus segmentation (train, infer tile|wsi, stats, pseudo-labels)."""
+"""`thygan segment`: HoVer-Net nucleus segmentation (train, infer tile|wsi, stats, compare, pseudo-labels)."""
 
 import json
 
 import click
 
+from thygan.cli.segment_compare import compare_command
 from thygan.cli.split_dataset import slide_resolution_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -61,6 +62,9 @@ def _load(model_path, mode, nr_types, type_info, device):
 @click.group(name="segment", context_settings=CONTEXT)
 def segment_command():
     """HoVer-Net nucleus segmentation on MONAI: train, infer, score, make pseudo-labels."""
+
+
+segment_command.add_command(compare_command)
 
 
 @segment_command.command(name="train", context_settings=CONTEXT)

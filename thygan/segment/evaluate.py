@@ -14,8 +14,9 @@ from thygan.segment import stats
 from thygan.segment.data import LABEL_SUFFIXES, find_pannuke, read_label
 
 
-def _pairs(pred_dir: Path, true_dir: Path, suffixes=LABEL_SUFFIXES) -> list[tuple[Path, Path]]:
-    for d, flag in ((pred_dir, "--pred-dir"), (true_dir, "--true-dir")):
+def _pairs(pred_dir: Path, true_dir: Path, suffixes=LABEL_SUFFIXES, flags=("--pred-dir", "--true-dir")
+           ) -> list[tuple[Path, Path]]:
+    for d, flag in zip((pred_dir, true_dir), flags):
         if not d.is_dir():
             raise UserError(f"{flag} {d}: no such folder")
     truths = {p.stem: p for p in sorted(true_dir.iterdir()) if p.suffix in suffixes}
@@ -24,14 +25,15 @@ def _pairs(pred_dir: Path, true_dir: Path, suffixes=LABEL_SUFFIXES) -> list[tupl
         if pred.stem in truths:
             pairs.append((pred, truths[pred.stem]))
     if not pairs:
-        raise UserError(f"--pred-dir {pred_dir}: no file pairs with a label of the same name in {true_dir}")
+        raise UserError(f"{flags[0]} {pred_dir}: no file pairs with a label of the same name in {true_dir}")
     return pairs
 
 
-def score_instances(pred_dir: str | Path, true_dir: str | Path) -> tuple[dict[str, float], list[dict]]:
-    """(mean scores, per-image rows) over label files paired by name."""
+def score_instances(pred_dir: str | Path, true_dir: str | Path, *, flags=("--pred-dir", "--true-dir")
+                    ) -> tuple[dict[str, float], list[dict]]:
+    """(mean scores, per-image rows) over label files paired by name; ``flags`` name the folders in errors."""
     rows = []
-    for pred_path, true_path in _pairs(Path(pred_dir), Path(true_dir)):
+    for pred_path, true_path in _pairs(Path(pred_dir), Path(true_dir), flags=flags):
         pred, true = read_label(pred_path)[0], read_label(true_path)[0]
         if pred.shape != true.shape:
             raise UserError(f"{pred_path}: size {pred.shape} differs from {true_path} {true.shape}")
