@@ -119,6 +119,30 @@ def test_infer_tile_outputs_and_resume(tmp_path, tiny_model):
     assert run(args).exit_code == 0 and (out / "json" / "t1.json").stat().st_mtime_ns == before  # skipped
 
 
+def test_infer_and_training_data_take_the_same_image_files(tmp_path, tiny_model):
+    """One list of image kinds (thygan.data.image_files) for both readers: png, jpg, jpeg, tif, tiff and bmp,
+    any case; neither takes .npy, text or hidden files (a macOS ._ resource fork is not an image)."""
+    from thygan.segment.data import read_dataset
+
+    images, labels = tmp_path / "data" / "Images", tmp_path / "data" / "Labels"
+    images.mkdir(parents=True)
+    labels.mkdir()
+    inst = disk_instances(32, [(16, 16)])
+    for suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".PNG"):
+        stem = "k_" + suffix[1:]
+        Image.fromarray(render(inst)).save(images / f"{stem}{suffix}")
+        np.save(labels / f"{stem}.npy", inst)
+    np.save(images / "array.npy", render(inst))
+    (images / "notes.txt").write_text("not an image\n")
+    (images / "._k_png.png").write_bytes(b"\x00\x05\x16\x07")
+    trained = {s.name for s in read_dataset(tmp_path / "data")}
+    result = run(["segment", "infer", "tile", "--model", str(tiny_model), "--input-dir", str(images),
+                  "--output-dir", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    inferred = {p.stem for p in (tmp_path / "out" / "json").iterdir()}
+    assert trained == inferred == {"k_png", "k_jpg", "k_jpeg", "k_tif", "k_tiff", "k_bmp", "k_PNG"}
+
+
 def test_infer_wrong_mode_one_line(tmp_path, tiny_model):
     (tmp_path / "tiles").mkdir()
     result = run(["segment", "infer", "tile", "--model", str(tiny_model), "--mode", "original",

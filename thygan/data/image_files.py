@@ -43,6 +43,11 @@ def is_image_name(name: str) -> bool:
     return _is_visible(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def folder_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder`` (not below it), as ``is_image_name`` decides, sorted."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_name(p.name))
+
+
 def _wrapping_folders(names: list[str]) -> str:
     """The folder prefix (e.g. ``'ds/'``) that every name shares, descending while there is one."""
     prefix = ""

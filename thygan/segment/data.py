@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from thygan.data.image_files import folder_images
 from thygan.errors import UserError
 from thygan.segment.stats import merge_channels
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 LABEL_SUFFIXES = (".mat", ".npy", ".png", ".tif", ".tiff")
 
 
@@ -121,7 +121,7 @@ def read_folder(root: str | Path, *, nr_types: int = 0, type_map: dict[int, int]
     images, labels = _sub(root, "Images"), _sub(root, "Labels")
     samples = []
     if images and labels:
-        for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        for path in folder_images(images):  # the image kinds the rest of thygan reads
             label = next((labels / (path.stem + s) for s in LABEL_SUFFIXES if (labels / (path.stem + s)).is_file()),
                          None)
             if label is None:

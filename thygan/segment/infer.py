@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from thygan.data.image_files import folder_images
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path, atomic_write_text
 from thygan.segment.networks import HoVerNet
 from thygan.segment.overlay import draw_overlay
 from thygan.segment.postproc import instance_map, instance_records
 from thygan.segment.predict import predict_maps, windows
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 def _name(type_info: dict | None, t) -> str:
@@ -101,9 +100,9 @@ def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *,
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise UserError(f"{input_dir}: no such folder (expected a folder of png/jpg/tif tiles)")
-    paths = sorted(p for p in input_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = folder_images(input_dir)
     if not paths:
-        raise UserError(f"{input_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise UserError(f"{input_dir}: no images (png, jpg, tif, bmp, ...)")
     subdirs = ["json", "mat", "overlay", "geojson"] + (["qupath"] if save_qupath else [])
     for sub in subdirs:
         (output_dir / sub).mkdir(parents=True, exist_ok=True)

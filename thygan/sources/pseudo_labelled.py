@@ -66,12 +66,12 @@ class PseudoLabelledSource(SyntheticSource):
         return {pairs.SEGMENT_LABEL}
 
     def tiles(self) -> list[Path]:
-        from thygan.segment.data import IMAGE_SUFFIXES
+        from thygan.data.image_files import folder_images
 
         folder = pairs.find_folder(self.images, self.context, "images")
-        tiles = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        tiles = folder_images(folder)
         if not tiles:
-            raise UserError(f"{self.context.where}: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+            raise UserError(f"{self.context.where}: no images (png, jpg, tif, bmp, ...) in {folder}")
         return tiles
 
     def plan(self, real_counts: dict[int, int]) -> dict[int, int]:
