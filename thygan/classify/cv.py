@@ -23,12 +23,13 @@ from pathlib import Path
 
 from thygan.classify.evaluate import METRICS_FILE, evaluate_model
 from thygan.classify.options import EvalOptions, TrainOptions
-from thygan.classify.reports import comparison_plot, markdown_table, write_csv
+from thygan.classify.reports import comparison_plot
 from thygan.classify.run_folder import OPTIONS_FILE, options_match, read_results, start_run_folder
 from thygan.classify.train import train_classifier
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
-from thygan.metrics.paired_folds import PairedTest, mean_interval, paired_test
+from thygan.io.tables import markdown_table, write_csv
+from thygan.metrics.paired_folds import BASELINE, mean_interval, paired_against_baseline
 from thygan.sources.recipe import recipe_name
 
 METRIC_COLUMNS = {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc.",
@@ -153,23 +154,12 @@ def _cell(values: list[float]) -> tuple[str, str]:
     return f"{100 * mean:.2f} ± {100 * sd:.2f}", interval
 
 
-BASELINE = "none"
-
-
-def _paired(groups: dict[tuple[str, str], list[dict]], recipe: str, set_name: str, key: str) -> PairedTest:
-    """The paired t-test of ``recipe`` against ``none`` on the same set over the folds, for one metric."""
-    if recipe == BASELINE or (BASELINE, set_name) not in groups:
-        return PairedTest(0, None, None, None, None)
-    values = {row["fold"]: row[key] for row in groups[(recipe, set_name)]}
-    return paired_test(values, {row["fold"]: row[key] for row in groups[(BASELINE, set_name)]})
-
-
 def _paired_columns(groups: dict[tuple[str, str], list[dict]], recipe: str, set_name: str) -> dict:
     """CSV columns {metric}_vs_none_{diff,diff_low,diff_high,p,n} (empty on the baseline's own rows)."""
     if not any(name == BASELINE for name, _ in groups):
         return {}
     return {k: v for key in METRIC_COLUMNS for k, v in
-            _paired(groups, recipe, set_name, key).columns(f"{key}_vs_none").items()}
+            paired_against_baseline(groups, recipe, set_name, key).columns(f"{key}_vs_none").items()}
 
 
 def _paired_table(groups: dict[tuple[str, str], list[dict]]) -> str:
@@ -179,7 +169,7 @@ def _paired_table(groups: dict[tuple[str, str], list[dict]]) -> str:
         if recipe == BASELINE or (BASELINE, set_name) not in groups:
             continue
         rows.append({"gan_params": recipe, "set": set_name}
-                    | {title: _paired(groups, recipe, set_name, key).text(scale=100)
+                    | {title: paired_against_baseline(groups, recipe, set_name, key).text(scale=100)
                        for key, title in METRIC_COLUMNS.items()})
     if not rows:
         return ""

@@ -24,13 +24,14 @@ from thygan.classify.patient_metrics import (
     study_log_lines,
     summary_metrics,
 )
-from thygan.classify.reports import confusion_matrix_plot, write_csv
+from thygan.classify.reports import confusion_matrix_plot
 from thygan.classify.train import predict_probs
 from thygan.data.labels import read_labels
 from thygan.data.splits import load_split, patient_sort_key
 from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
+from thygan.io.tables import write_csv
 from thygan.runs import RunLog
 
 LOG_FILE = "eval_log.txt"

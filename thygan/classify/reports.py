@@ -1,14 +1,12 @@
 """Pictures and tables of downstream runs: training curves, the patient-level confusion matrix, and
-the cross-validation comparison (CSV, markdown, bar plot with intervals)."""
+the cross-validation comparison's bar plot with intervals (its tables: thygan.io.tables)."""
 
-import csv
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from thygan.io.atomic import atomic_path, atomic_write_text
+from thygan.io.atomic import atomic_path
 
 
 def _figure():
@@ -63,21 +61,6 @@ def confusion_matrix_plot(cm: np.ndarray, class_names: list[str], path: str | os
     ax.set_ylabel("True")
     ax.set_title(title)
     return _save(fig, path)
-
-
-def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic_write_text(path, buffer.getvalue())
-
-
-def markdown_table(rows: list[dict]) -> str:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def comparison_plot(bars: list[dict], path: str | os.PathLike, *, metric: str = "patient accuracy") -> Path:

@@ -81,3 +81,20 @@ def paired_test(values: dict[int, float | None], baseline: dict[int, float | Non
     if sd > 0:  # equal differences: the t statistic is undefined (scipy warns and returns NaN)
         p = float(ttest_rel(a, b).pvalue)
     return PairedTest(len(folds), mean, mean - half, mean + half, p)
+
+
+BASELINE = "none"  # the recipe every other one is compared with: real images only
+
+
+def paired_against_baseline(groups: dict[tuple[str, str], list[dict]], recipe: str, set_name: str, key: str, *,
+                            baseline: str = BASELINE) -> PairedTest:
+    """The paired test of one metric of a (recipe, evaluation set) against the baseline on the same set.
+
+    Args:
+        groups: (recipe, set) -> its per-fold rows, each with ``"fold"`` and the metric ``key``.
+        recipe, set_name: The row group to test; the baseline itself (or a set without it) gives n = 0.
+    """
+    if recipe == baseline or (baseline, set_name) not in groups:
+        return PairedTest(0, None, None, None, None)
+    values = {row["fold"]: row.get(key) for row in groups[(recipe, set_name)]}
+    return paired_test(values, {row["fold"]: row.get(key) for row in groups[(baseline, set_name)]})
