@@ -201,21 +201,33 @@ def infer_command():
               help="Gets json/, mat/, overlay/, geojson/ and qupath/.")
 @click.option("--draw-dot", is_flag=True, help="Also draw each nucleus centroid in the overlays.")
 @click.option("--save-qupath/--no-save-qupath", default=True, show_default=True, help="Write qupath/{name}.tsv.")
+@click.option("--save-pannuke", is_flag=True,
+              help="Also write pannuke/masks.npy [N, H, W, 6] (PanNuke's per-type instance channels + background), "
+                   "images.npy and names.txt (row order), for `segment stats --mode=pannuke` and PanNuke-metrics. "
+                   "Needs a 6-type PanNuke model and tiles of one size.")
 def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device, input_dir, output_dir, draw_dot,
-                       save_qupath):
+                       save_qupath, save_pannuke):
     """Segment every tile of a folder (replaces `python run_infer.py ... tile`).
 
     \b
     Example:
       thygan segment infer tile --model=hovernet_fast_pannuke_type_tf2pytorch.tar \\
-          --type-info=type_info.json --input-dir=tiles/ --output-dir=out/
+          --type-info=type_info.json --input-dir=tiles/ --output-dir=out/ --save-pannuke
     """
+    from pathlib import Path
+
+    from thygan.data.image_files import folder_images
     from thygan.segment.infer import infer_tiles
+    from thygan.segment.pannuke import check_tiles, write_pannuke
 
     net, input_size, output_size, info, device = _load(model_path, mode, nr_types, type_info, device)
+    if save_pannuke and Path(input_dir).is_dir():  # before any tile is segmented
+        check_tiles(folder_images(input_dir), net.nr_types)
     done = infer_tiles(net, input_dir, output_dir, input_size=input_size, output_size=output_size, type_info=info,
                        batch_size=batch_size, device=device, draw_dot=draw_dot, save_qupath=save_qupath)
     click.echo(f"{len(done)} tiles segmented into {output_dir}")
+    if save_pannuke:
+        click.echo(f"PanNuke masks: {write_pannuke(output_dir, folder_images(input_dir)) / 'masks.npy'}")
 
 
 @infer_command.command(name="wsi", context_settings=CONTEXT)

@@ -184,6 +184,8 @@ def read_pannuke(root: str | Path, *, nr_types: int = 6, type_map: dict[int, int
 def read_dataset(root: str | Path, *, nr_types: int = 0, type_map: dict[int, int] | None = None) -> list[Sample]:
     """Any of the layouts in the module docstring; ``type_map`` renumbers type ids first (e.g. CONSEP_MERGE)."""
     root = Path(root)
-    if root.is_dir() and not (_sub(root, "Images") or any(root.glob("*.npy"))) and find_pannuke(root):
+    flat_pannuke = (root / "images.npy").is_file() and (root / "masks.npy").is_file()  # not hover_net patches
+    if root.is_dir() and (flat_pannuke or not (_sub(root, "Images") or any(root.glob("*.npy")))) \
+            and find_pannuke(root):
         return read_pannuke(root, nr_types=nr_types, type_map=type_map)
     return read_folder(root, nr_types=nr_types, type_map=type_map)
