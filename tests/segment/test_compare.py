@@ -137,7 +137,7 @@ def test_cli_writes_tables_and_pictures_and_scores_labels(tmp_path, two_sets):
     assert record["truth_means"]["IHC->H&E"]["pq"] == 0.0    # its one nucleus overlaps neither at IoU > 0.5
     assert record["pairs"][0]["count"]["mean"] == 0.5         # (1 - 2 + 3 - 1) / 2
     md = (out / "compare.md").read_text()
-    assert "| IHC | IHC->H&E | 2 | 0.50 ± 2.12 |" in md and "## Against the labels" in md
+    assert "| IHC | IHC->H&E | 2 | +0.50 ± 2.12 [-18.56, 19.56] |" in md and "## Against the labels" in md
     for png in ("compare.png", "examples.png"):
         with Image.open(out / png) as im:
             assert im.size[0] > 300 and im.size[1] > 200

@@ -10,10 +10,10 @@ What is measured:
   assigned), not the area of the JSON polygon: the contour is simplified by OpenCV and its shoelace area
   leaves out half the boundary pixels, so it under-counts small nuclei by a third or more;
 - per pair of sets on their common images: the per-image count difference (second minus first), its
-  mean +- sd and paired tests (Wilcoxon signed-rank and paired t, scipy; the shared paired-fold module
-  had not landed when this was written), the nucleus-area distributions by a two-sample Kolmogorov-Smirnov
-  test (``scipy.stats.ks_2samp``), the type distributions by a chi-square test of homogeneity on the
-  2 x types table (``scipy.stats.chi2_contingency``, its defaults: Yates' correction when dof = 1);
+  mean +- sd with its 95% t-interval, the paired t-test of thygan.metrics.paired_folds (the one dlc-cv and
+  segment-cv use) and the Wilcoxon signed-rank test (scipy), the nucleus-area distributions by a two-sample
+  Kolmogorov-Smirnov test (``scipy.stats.ks_2samp``), the type distributions by a chi-square test of
+  homogeneity on the 2 x types table (``scipy.stats.chi2_contingency``, its defaults: Yates' correction when dof = 1);
 - against labels when given: Dice, AJI and PQ per image (thygan.segment.stats, via segment stats' folder
   scoring), with the same paired tests between sets.
 """
@@ -98,22 +98,25 @@ def read_set(name: str, folder: str | Path) -> SegmentedSet:
     return out
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """b - a per item: n, mean, sd and the p-values of the Wilcoxon signed-rank and paired t tests.
-
-    p is NaN with fewer than two pairs or when every difference is zero (no test is defined).
-    """
+def paired_difference(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """b - a over the items (image names) both have a finite value for: n, mean, sd, 95% t-interval of the
+    mean, the paired t-test (thygan.metrics.paired_folds, as dlc-cv and segment-cv) and the Wilcoxon
+    signed-rank test (scipy; counts are small integers, rarely normal). NaN where a test is undefined."""
     from scipy import stats
 
-    d = np.asarray(b, float) - np.asarray(a, float)
-    d = d[np.isfinite(d)]
-    out = {"n": len(d), "mean": float(d.mean()) if len(d) else np.nan,
-           "sd": float(d.std(ddof=1)) if len(d) > 1 else np.nan, "wilcoxon_p": np.nan, "ttest_p": np.nan}
+    from thygan.metrics.paired_folds import paired_test
+
+    t = paired_test(b, a)
+    names = sorted(k for k in set(a) & set(b) if np.isfinite(a[k]) and np.isfinite(b[k]))
+    d = np.array([b[k] - a[k] for k in names], float)
+    nan = float("nan")
+    out = {"n": len(d), "mean": float(d.mean()) if len(d) else nan, "sd": float(d.std(ddof=1)) if len(d) > 1 else nan,
+           "low": nan if t.low is None else t.low, "high": nan if t.high is None else t.high,
+           "ttest_p": nan if t.p is None else t.p, "wilcoxon_p": nan}
     if len(d) > 1 and np.any(d != 0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
-            out["ttest_p"] = float(stats.ttest_1samp(d, 0.0).pvalue)
     return out
 
 
@@ -174,14 +177,14 @@ def compare_sets(sets: list[SegmentedSet], *, true_dir: str | Path | None = None
             if not common:
                 raise UserError(f"--set {b.name}={b.folder}: no image name in common with --set {a.name}={a.folder}")
             row = {"a": a.name, "b": b.name, "images": len(common),
-                   "count": paired_difference(a.counts(common), b.counts(common)),
+                   "count": paired_difference(dict(zip(common, a.counts(common))),
+                                              dict(zip(common, b.counts(common)))),
                    "ks": ks_areas(a.pooled(common, "areas"), b.pooled(common, "areas")),
                    "chi2": chi_square(type_table(a.pooled(common, "types"), b.pooled(common, "types"), type_ids))}
             if result.truth is not None:
                 for metric in TRUTH_METRICS:
-                    both = [n for n in common if n in result.truth[a.name] and n in result.truth[b.name]]
-                    row[metric] = paired_difference([result.truth[a.name][n][metric] for n in both],
-                                                    [result.truth[b.name][n][metric] for n in both])
+                    row[metric] = paired_difference(*({n: r[metric] for n, r in result.truth[x.name].items()}
+                                                      for x in (a, b)))
             result.pairs.append(row)
     return result
 
@@ -202,6 +205,13 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 def _p(x: float) -> str:
     return "-" if not np.isfinite(x) else (f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}")
+
+
+def _diff(d: dict, digits: int = 2) -> str:
+    """'+0.50 ± 2.12 [-18.56, 19.56]' of a paired_difference."""
+    if not np.isfinite(d["mean"]):
+        return "-"
+    return f"{d['mean']:+.{digits}f} ± {_fmt(d['sd'], digits)} [{_fmt(d['low'], digits)}, {_fmt(d['high'], digits)}]"
 
 
 def image_rows(result: Comparison) -> list[dict]:
@@ -242,7 +252,9 @@ def set_summary(s: SegmentedSet, type_names: dict[int, str]) -> dict:
 def to_markdown(result: Comparison) -> str:
     lines = ["# Segmentation compared across sets", "",
              "Nucleus area = pixels of the nucleus in mat/ inst_map. Pairwise rows use the images both sets have;",
-             "differences are second set minus first. Paired tests: Wilcoxon signed-rank and paired t (scipy).", "",
+             "differences are second set minus first, mean ± sd [95% t-interval]; paired t-test",
+             "(thygan.metrics.paired_folds) and Wilcoxon signed-rank (scipy). KS: two-sample Kolmogorov-Smirnov",
+             "on nucleus areas; chi²: homogeneity of the type counts (scipy.stats.chi2_contingency).", "",
              "## Per set", "", "| set | images | nuclei | nuclei / image (mean ± sd) | area px median [IQR] | types |",
              "|---|---|---|---|---|---|"]
     for s in result.sets:
@@ -254,13 +266,13 @@ def to_markdown(result: Comparison) -> str:
                      f"{_fmt(m['area_q3'], 0)}] | {types} |")
     if result.pairs:
         lines += ["", "## Between sets (same images)", "",
-                  "| first | second | images | count diff / image (mean ± sd) | Wilcoxon p | paired t p | "
+                  "| first | second | images | nuclei / image, diff | paired t p | Wilcoxon p | "
                   "area KS D | KS p | types chi² (dof) | chi² p |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in result.pairs:
             c, k, x = r["count"], r["ks"], r["chi2"]
             dof = "" if not np.isfinite(x["dof"]) else f" ({x['dof']})"
-            lines.append(f"| {r['a']} | {r['b']} | {r['images']} | {_fmt(c['mean'])} ± {_fmt(c['sd'])} | "
-                         f"{_p(c['wilcoxon_p'])} | {_p(c['ttest_p'])} | {_fmt(k['D'], 3)} | {_p(k['p'])} | "
+            lines.append(f"| {r['a']} | {r['b']} | {r['images']} | {_diff(c)} | {_p(c['ttest_p'])} | "
+                         f"{_p(c['wilcoxon_p'])} | {_fmt(k['D'], 3)} | {_p(k['p'])} | "
                          f"{_fmt(x['chi2'])}{dof} | {_p(x['p'])} |")
     if result.truth is not None:
         lines += ["", "## Against the labels", "", "| set | images | " + " | ".join(TRUTH_METRICS) + " |",
@@ -271,13 +283,13 @@ def to_markdown(result: Comparison) -> str:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 means = [_fmt(float(np.nanmean([r[m] for r in rows.values()])), 4) for m in TRUTH_METRICS]
             lines.append(f"| {s.name} | {len(rows)} | " + " | ".join(means) + " |")
-        lines += ["", "| first | second | metric | images | diff (mean ± sd) | Wilcoxon p | paired t p |",
+        lines += ["", "| first | second | metric | images | diff | paired t p | Wilcoxon p |",
                   "|---|---|---|---|---|---|---|"]
         for r in result.pairs:
             for m in TRUTH_METRICS:
                 d = r[m]
-                lines.append(f"| {r['a']} | {r['b']} | {m} | {d['n']} | {_fmt(d['mean'], 4)} ± {_fmt(d['sd'], 4)} | "
-                             f"{_p(d['wilcoxon_p'])} | {_p(d['ttest_p'])} |")
+                lines.append(f"| {r['a']} | {r['b']} | {m} | {d['n']} | {_diff(d, 4)} | {_p(d['ttest_p'])} | "
+                             f"{_p(d['wilcoxon_p'])} |")
     return "\n".join(lines) + "\n"
 
 

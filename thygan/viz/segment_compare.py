@@ -25,6 +25,19 @@ def _set_colours(n: int) -> list:
     return [colormaps["tab10"](i % 10) for i in range(n)]
 
 
+def _num(x: float, digits: int | None = None, *, sign: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    if digits is None:  # p-values
+        return f"{x:.2g}" if x >= 1e-4 else f"{x:.0e}"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _title(ax, title: str, tests: list[str]) -> None:
+    """Panel title with the pairwise test results on small lines below it."""
+    ax.set_title(title + "".join(f"\n{line}" for line in tests), fontsize=9 if tests else 11)
+
+
 def common_images(result: Comparison) -> list[str]:
     """Images every set has, sorted by name."""
     names = set(result.sets[0].images)
@@ -35,6 +48,7 @@ def common_images(result: Comparison) -> list[str]:
 
 def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None = None) -> None:
     """compare.png: area histograms, nuclei per image, type shares (when the model has types)."""
+    from matplotlib.colors import to_rgb
     from matplotlib.figure import Figure
 
     typed = bool(result.type_names)
@@ -47,15 +61,17 @@ def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None
     ax = axes[0]
     pooled = [s.pooled(sorted(s.images), "areas") for s in result.sets]
     everything = np.concatenate(pooled)
-    top = np.percentile(everything, 99) if len(everything) else 1.0
-    bins = np.linspace(0, max(top, 1.0), 31)
+    top = float(np.percentile(everything, 99)) if len(everything) else 1.0
+    width = max(1, int(np.ceil(top / 30)))  # whole pixels per bin: areas are integers
+    bins = np.arange(0, top + 2 * width, width) - 0.5
     for s, areas, colour in zip(result.sets, pooled, colours):
         if len(areas):
             ax.hist(np.clip(areas, 0, bins[-1]), bins=bins, histtype="step", linewidth=2, color=colour, density=True,
                     label=f"{s.name} (n={len(areas)}, median {np.median(areas):.0f})")
             ax.axvline(np.median(areas), color=colour, linestyle="--", linewidth=1)
-    ax.set(title="Nucleus area (inst_map pixels; last bin = 99th pct and above)", xlabel="area (px)",
-           ylabel="density")
+    ax.set(xlabel="area (px)", ylabel="density")
+    _title(ax, "Nucleus area (inst_map pixels; last bin: 99th pct and above)",
+           [f"KS {r['b']} vs {r['a']}: D {_num(r['ks']['D'], 2)}, p {_num(r['ks']['p'])}" for r in result.pairs])
     ax.legend(fontsize=8)
 
     ax = axes[1]
@@ -69,7 +85,8 @@ def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None
                 ax.bar(x + (k - (len(result.sets) - 1) / 2) * width, c[order], width=width, color=colour,
                        label=f"{s.name} (mean {c.mean():.1f})")
         ax.set_xticks(x, [names[i] for i in order], rotation=90, fontsize=7 if len(names) > 12 else 9)
-        ax.set(title="Nuclei per image (sorted by the first set)", ylabel="nuclei")
+        ax.set(ylabel="nuclei")
+        heading = "Nuclei per image (sorted by the first set)"
     else:
         first = result.sets[0]
         for s, c, colour in zip(result.sets[1:], counts[1:], colours[1:]):
@@ -78,9 +95,12 @@ def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None
             ax.scatter(counts[0], c, s=12, alpha=0.6, color=colour, label=f"{s.name} (mean {c.mean():.1f})")
         lim = max(float(np.nanmax(np.concatenate([c for c in counts if c is not None]))), 1.0) * 1.05
         ax.plot([0, lim], [0, lim], color="grey", linewidth=1, label="equal")
-        ax.set(title=f"Nuclei per image against {first.name} (mean {counts[0].mean():.1f})",
-               xlabel=f"nuclei, {first.name}", ylabel="nuclei, other set", xlim=(0, lim), ylim=(0, lim))
+        heading = f"Nuclei per image against {first.name} (mean {counts[0].mean():.1f})"
+        ax.set(xlabel=f"nuclei, {first.name}", ylabel="nuclei, other set", xlim=(0, lim), ylim=(0, lim))
     ax.legend(fontsize=8)
+    _title(ax, heading, [f"{r['b']} - {r['a']}: {_num(r['count']['mean'], 2, sign=True)} / image, paired t p "
+                         f"{_num(r['count']['ttest_p'])}, Wilcoxon p {_num(r['count']['wilcoxon_p'])}"
+                         for r in result.pairs])
 
     if typed:
         ax = axes[2]
@@ -97,12 +117,15 @@ def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None
             ax.barh(y, shares[:, j], left=left, color=type_colours[t], edgecolor="black", linewidth=0.5, label=name)
             for i in range(len(result.sets)):
                 if shares[i, j] >= 0.06:
+                    dark = np.dot(to_rgb(type_colours[t]), (0.299, 0.587, 0.114)) < 0.5
                     ax.text(left[i] + shares[i, j] / 2, i, f"{100 * shares[i, j]:.0f}%", ha="center", va="center",
-                            fontsize=8)
+                            fontsize=8, color="white" if dark else "black")
             left += shares[:, j]
         ax.set_yticks(y, [s.name for s in result.sets])
         ax.invert_yaxis()
-        ax.set(title="Nucleus types (share of all nuclei)", xlim=(0, 1), xlabel="share")
+        ax.set(xlim=(0, 1), xlabel="share")
+        _title(ax, "Nucleus types (share of all nuclei)",
+               [f"chi² {r['b']} vs {r['a']}: p {_num(r['chi2']['p'])}" for r in result.pairs])
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=min(len(result.type_names), 4))
     _save(fig, path)
 
