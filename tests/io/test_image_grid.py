@@ -38,3 +38,25 @@ def test_row_labels_fill_a_left_margin_with_one_text_per_row(channels):
 def test_row_labels_must_match_the_rows():
     with pytest.raises(ValueError, match="3 texts for 2 rows"):
         image_grid(tiles(), row_labels=["a", "b", "c"])
+
+
+@pytest.mark.parametrize("row_labels", [None, ["PTC", "FA+FTC"]])
+def test_column_titles_fill_a_band_above_with_one_text_per_column(row_labels):
+    images = tiles(size=64)
+    plain = image_grid(images, row_labels=row_labels)
+    titled = image_grid(images, row_labels=row_labels, col_titles=["image", "prediction", "pseudo-labels"])
+    band = titled.shape[0] - plain.shape[0]
+    assert band > 0 and titled.shape[1] == plain.shape[1]
+    np.testing.assert_array_equal(titled[band:], plain)  # the tiles (and row labels) are untouched
+    left = plain.shape[1] - (3 * 64 + 2 * 2)
+    ink = titled[:band, left:, 0] < 128
+    columns = [ink[:, c * 66:c * 66 + 64] for c in range(3)]
+    assert all(col.sum() > 10 for col in columns)  # each column has its title, centred over it
+    assert not ink[:, 64:66].any() and not ink[:, 130:132].any()  # nothing over the gutters
+    assert columns[0].sum() < columns[2].sum()  # the longer title takes more ink
+    assert not (titled[:band, :left] < 128).any()  # nothing above the row labels
+
+
+def test_column_titles_must_match_the_columns():
+    with pytest.raises(ValueError, match="2 texts for 3 columns"):
+        image_grid(tiles(), col_titles=["a", "b"])

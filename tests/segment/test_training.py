@@ -182,3 +182,31 @@ def test_two_processes_average_per_window_gradients_of_the_global_batch(tmp_path
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert [s["epoch"] for s in stats] == [1, 2]                       # rank 0 alone wrote, once per epoch
     assert (run_dir / "overlay-000002.png").exists()
+
+
+def test_overlay_rows_are_image_prediction_labels_under_titles(tmp_path):
+    """Each row: the image untouched, predicted contours, label contours (ink only on label edges); the title
+    of the third column says pseudo-labels only for a folder `segment pseudo-labels` made."""
+    from scipy import ndimage
+
+    from thygan.segment.data import read_dataset
+    from thygan.segment.training_loop import _overlay, labels_title
+
+    small_data(tmp_path / "data")
+    assert labels_title(tmp_path / "data") == "labels"
+    (tmp_path / "data" / "pseudo_labels.json").write_text("{}")
+    assert labels_title(tmp_path / "data") == "pseudo-labels"
+    opts = dataclasses.replace(options(tmp_path, "o"), overlay_images=2).resolved()
+    torch.manual_seed(0)
+    net = build_network(opts).eval()
+    samples = read_dataset(opts.data, nr_types=opts.nr_types)
+    picture = _overlay(net, samples, opts, net.output_size(opts.input_size), "cpu", None, "labels")
+    band = picture.shape[0] - (2 * 64 + 2)
+    assert band > 0 and picture.shape[1] == 3 * 64 + 2 * 2
+    for row, s in enumerate(samples):
+        top = band + row * 66
+        np.testing.assert_array_equal(picture[top:top + 64, :64], s.image)
+        drawn = (picture[top:top + 64, 132:196] != s.image).any(-1)
+        near_nuclei = ndimage.binary_dilation(s.inst > 0, iterations=2)  # 2 px contours on the nucleus edges
+        assert drawn.any() and not (drawn & ~near_nuclei).any()
+    assert (picture[:band, 132:196] < 128).any() and (picture[:band, :64] < 128).any()

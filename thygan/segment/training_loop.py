@@ -284,7 +284,8 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
             + "".join(f"  {k} {v:.4f}" for k, v in scores.items()))
         runs.append_line(run_dir / runs.STATS_FILE, json.dumps(
             {"epoch": epoch + 1, "phase": phase + 1, "lr": lr, "sec_per_epoch": seconds, **means, **scores}))
-        overlay = _overlay(net, valid or samples, opts, output_size, device, type_info)
+        overlay = _overlay(net, valid or samples, opts, output_size, device, type_info,
+                           labels_title(opts.valid if valid else opts.data))
         _write_png(run_dir / f"overlay-{epoch + 1:06d}.png", overlay)
         runs.write_epoch_scalars(writer, {**means, **scores, "lr": lr}, epoch + 1, images={"overlay": overlay})
         _save(run_dir, epoch + 1, net, opt, opts, output_size)
@@ -301,16 +302,27 @@ def _validate(net, samples, input_size, output_size, device) -> dict[str, float]
         return {k: float(np.nanmean([s[k] for s in scores])) for k in ("pq", "aji", "dice")}
 
 
-def _overlay(net, samples, opts, output_size, device, type_info) -> np.ndarray:
-    """Predicted contours on the first images side by side (cropped to a common size)."""
-    panels = []
+def labels_title(data: str | Path) -> str:
+    """'pseudo-labels' for a folder ``segment pseudo-labels`` made (it leaves pseudo_labels.json), else 'labels'."""
+    return "pseudo-labels" if (Path(data) / "pseudo_labels.json").is_file() else "labels"
+
+
+def _overlay(net, samples, opts, output_size, device, type_info, labels: str = "labels") -> np.ndarray:
+    """One row per image (cropped to a common size) under the titles image | prediction | ``labels``: the image,
+    the predicted contours and the label contours drawn on it."""
+    from thygan.io.images import image_grid
+    from thygan.segment.postproc import instance_records
+
+    rows = []
     for s in samples[:opts.overlay_images]:
         _, records, _ = segment_image(net, s.image, input_size=opts.input_size, output_size=output_size,
                                       device=device)
-        panels.append(draw_overlay(s.image, records, type_info))
-    h = min(p.shape[0] for p in panels)
-    w = min(p.shape[1] for p in panels)
-    return np.concatenate([p[:h, :w] for p in panels], axis=1)
+        rows.append([s.image, draw_overlay(s.image, records, type_info),
+                     draw_overlay(s.image, instance_records(s.inst, s.types), type_info)])
+    h = min(r[0].shape[0] for r in rows)
+    w = min(r[0].shape[1] for r in rows)
+    return image_grid(np.array([[p[:h, :w] for p in row] for row in rows]),
+                      col_titles=["image", "prediction", labels])
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
