@@ -19,6 +19,7 @@ def test_parse_set_spec():
     assert parse_set_spec("H&E 10x=tiles/he:max=5:color=gold") == SetSpec("H&E 10x", "tiles/he",
                                                                            {"max": "5", "color": "gold"})
     assert parse_set_spec("gan=net.pkl:class=all:seeds=0-9").options == {"class": "all", "seeds": "0-9"}
+    assert parse_set_spec("IHC->H&E=translated/").name == "IHC->H&E"  # a translated set, named by its direction
 
 
 @pytest.mark.parametrize("text, message", [("tiles", "expected NAME=SOURCE"), ("=tiles", "set name"),

@@ -36,7 +36,7 @@ from thygan.stylegan.networks import NETWORKS
 from thygan.stylegan.sampling import synthesize
 
 SET_KEYS = ("max", "class", "seeds", "trunc", "noise", "color")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&+()-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&+()>-]*$")  # ">": translated sets, e.g. IHC->H&E
 SUBSET_SEED = 0  # the max=N subset is a fixed draw, so re-runs hit the cache
 
 
@@ -59,7 +59,7 @@ def parse_set_spec(text: str, *, flag: str = "--set") -> SetSpec:
         raise UserError(f"{flag}: expected NAME=SOURCE[:key=value]..., got '{text}'")
     if not NAME_PATTERN.match(name):
         raise UserError(f"{flag}: set name '{name}' must start with a letter or digit and use only letters, "
-                        "digits, spaces and _ . & + ( ) -")
+                        "digits, spaces and _ . & + ( ) > -")
     source, *parts = rest.split(":")
     options = {}
     for part in parts:
