@@ -28,7 +28,7 @@ from thygan.io.atomic import atomic_path, atomic_write_text
 from thygan.segment.networks import HoVerNet
 from thygan.segment.overlay import draw_overlay
 from thygan.segment.postproc import instance_map, instance_records
-from thygan.segment.predict import predict_maps, windows
+from thygan.segment.predict import predict_maps, resolve_overlap, window_count
 
 
 def _name(type_info: dict | None, t) -> str:
@@ -91,13 +91,16 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 
 def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *, input_size: int, output_size: int,
                 type_info: dict | None = None, batch_size: int = 8, device: torch.device | str = "cpu",
-                draw_dot: bool = False, save_qupath: bool = True, verbose: bool = True) -> list[str]:
-    """Segment every image of a flat folder; returns the names processed now (finished ones are skipped)."""
+                overlap: int | str = 0, blend: str = "gaussian", draw_dot: bool = False, save_qupath: bool = True,
+                verbose: bool = True) -> list[str]:
+    """Segment every image of a flat folder; returns the names processed now (finished ones are skipped).
+    ``overlap`` / ``blend``: window overlap in output pixels and its blending (see thygan.segment.predict)."""
     from PIL import Image
 
     from thygan.progress import progress
 
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    overlap = resolve_overlap(overlap, blend, output_size)
     if not input_dir.is_dir():
         raise UserError(f"{input_dir}: no such folder (expected a folder of png/jpg/tif tiles)")
     paths = folder_images(input_dir)
@@ -111,7 +114,7 @@ def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *,
     for p in todo:
         with Image.open(p) as im:
             sizes.append(im.size)
-    total = sum(len(windows(h, w, output_size)) for w, h in sizes)
+    total = sum(window_count(h, w, output_size, overlap) for w, h in sizes)
     bar = progress(total=total, desc="tiles", unit="tile", disable=not verbose)
     done = []
     for path, (w, h) in zip(todo, sizes):
@@ -120,8 +123,8 @@ def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *,
                 image = np.asarray(im.convert("RGB"))
         except OSError as exc:
             raise UserError(f"{path}: not a readable image ({exc})") from None
-        maps = predict_maps(net, image, input_size=input_size, output_size=output_size, batch_size=batch_size,
-                            device=device)
+        maps = predict_maps(net, image, input_size=input_size, output_size=output_size, overlap=overlap,
+                            blend=blend, batch_size=batch_size, device=device)
         inst = instance_map(maps.np_prob, maps.hv)
         records = instance_records(inst, maps.tp)
         name = path.stem
@@ -132,7 +135,7 @@ def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *,
             write_qupath_tsv(output_dir / "qupath" / f"{name}.tsv", records, type_info)
         write_json(output_dir / "json" / f"{name}.json", records, None)  # last: marks the image done
         done.append(name)
-        bar.update(len(windows(h, w, output_size)))
+        bar.update(window_count(h, w, output_size, overlap))
     bar.close()
     return done
 
@@ -155,7 +158,8 @@ def tissue_mask(thumbnail: np.ndarray) -> np.ndarray:
 
 def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *, input_size: int,
                 output_size: int, type_info: dict | None = None, batch_size: int = 8,
-                device: torch.device | str = "cpu", chunk: int = 2048, margin: int = 128, level: int | None = None,
+                device: torch.device | str = "cpu", overlap: int | str = 0, blend: str = "gaussian", chunk: int = 2048,
+                margin: int = 128, level: int | None = None,
                 magnification: float | None = None, mpp: float | None = None, mask_path: str | Path | None = None,
                 save_mask: bool = False, save_thumb: bool = False, save_qupath: bool = True,
                 verbose: bool = True) -> Path:
@@ -168,6 +172,7 @@ def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *
     slide_path, output_dir = Path(slide_path), Path(output_dir)
     if not slide_path.is_file():
         raise UserError(f"{slide_path}: no such file (expected a whole slide openslide reads)")
+    overlap = resolve_overlap(overlap, blend, output_size)
     if margin < (input_size - output_size) // 2:
         raise UserError(f"--margin {margin}: must be at least the network's context of "
                         f"{(input_size - output_size) // 2} px")
@@ -192,14 +197,14 @@ def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *
                 if m.any():
                     cores.append((y, x))
         side = chunk + 2 * margin
-        per_chunk = len(windows(side, side, output_size))
+        per_chunk = window_count(side, side, output_size, overlap)
         bar = progress(total=per_chunk * len(cores), desc=f"{name} tiles", unit="tile", disable=not verbose)
         for y, x in cores:
             part = cache / f"chunk_y{y:07d}_x{x:07d}.json"
             if not part.is_file():
                 region = src.read(Box(x - margin, y - margin, side))
-                maps = predict_maps(net, region, input_size=input_size, output_size=output_size,
-                                    batch_size=batch_size, device=device)
+                maps = predict_maps(net, region, input_size=input_size, output_size=output_size, overlap=overlap,
+                                    blend=blend, batch_size=batch_size, device=device)
                 inst = instance_map(maps.np_prob, maps.hv)
                 records = instance_records(inst, maps.tp, offset=(y - margin, x - margin))
                 keep = [rec for rec in records.values()

@@ -1,22 +1,43 @@
-"""Whole-image HoVer-Net prediction by overlapping windows, as the reference's tile mode does.
+"""Whole-image HoVer-Net prediction by overlapping windows: the reference's tile geometry, optionally blended.
 
-An input window of side ``S_in`` yields its central ``S_out`` pixels (the decoders' valid convolutions
-trim the rest). Windows step by ``S_out`` over the image, reflect-padded by ``(S_in - S_out) / 2`` around
-and to a multiple of ``S_out``, and their outputs tile the image without blending: the reference's tile
-geometry. Each output pixel keeps a context margin of ``(S_in - S_out) / 2`` px, but the encoder's padded,
-strided convolutions still see the window border, so outputs next to a window edge differ slightly from a
-larger window's (benchmarks/README.md measures this on a trained model). MONAI's
-``SlidingWindowHoVerNetInferer`` does similar arithmetic but needs the whole image as one tensor; this
-runs batch by batch so memory is bounded by the batch, which the slide reader needs.
+An input window of side ``S_in`` yields its central ``S_out`` pixels (the decoders' valid convolutions trim
+the rest). The image is reflect-padded by the context margin ``(S_in - S_out) / 2`` around and, at the bottom
+and right, up to the last window, and windows step by ``S_out - overlap``. With ``overlap=0`` the output
+regions tile the image without blending: exactly the reference's tile mode. The encoder's padded, strided
+convolutions still see the window border, so output next to a window edge differs from a larger window's;
+``overlap > 0`` covers every window edge by a neighbour's interior and averages the overlapping outputs with
+a Gaussian weight centred on each output region (sigma ``SIGMA`` x ``S_out``), which makes the seams
+vanish (benchmarks/README.md, segment_seams.py: numbers and time cost). Probabilities are averaged (softmax
+of NP and TP, then blending); HV is averaged as is.
+
+The windows, their batching and the weighted stitching are MONAI's ``SlidingWindowHoVerNetInferer``. Where it
+differs from the reference we adapt its input rather than follow it:
+- MONAI places the last window flush with the image end when the size is not a multiple of the step; the
+  reference pads instead. We pad the image to the reference's grid ourselves, so MONAI's windows fall on it.
+- MONAI blends what the network returns (logits); the reference thresholds probabilities, so the network is
+  wrapped to return softmax probabilities and those are blended.
+- MONAI's overlap is a fraction of the *input* window and its Gaussian sigma too; both are converted from
+  pixels of the *output* region here.
+With ``overlap=0`` its output equals a plain window-by-window stitching (tests/segment/test_predict.py).
+Memory: MONAI keeps the padded input and the stitched maps of the image (a tile, or one slide chunk in slide
+mode) and runs ``batch_size`` windows at a time, so slides stay bounded by the chunk size.
 """
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from thygan.errors import UserError
 from thygan.segment.networks import HoVerNet
 from thygan.segment.postproc import instance_map, instance_records
+
+BLENDS = ("gaussian", "constant")
+SIGMA = 0.25  # Gaussian blending weight's sigma, as a fraction of the output region's side
+NET_STRIDE = 8  # HoVer-Net's encoder subsamples by 2 three times: outputs repeat exactly under shifts of 8 px
+AUTO_MIN_OVERLAP = 16  # px of blending that 'auto' asks for at least (segment_seams.py: seams gone at 20)
 
 
 @dataclass
@@ -30,48 +51,98 @@ class Maps:
     tp_prob: np.ndarray | None = None
 
 
-def windows(height: int, width: int, step: int) -> list[tuple[int, int]]:
-    """Top-left corners (in output coordinates) of the windows that cover an image."""
-    return [(r, c) for r in range(0, height, step) for c in range(0, width, step)]
+def window_starts(length: int, output_size: int, overlap: int = 0) -> list[int]:
+    """Where the output regions along one side of ``length`` px start: 0, then every ``output_size - overlap``."""
+    step = output_size - overlap
+    return [k * step for k in range(1 + math.ceil(max(length - output_size, 0) / step))]
+
+
+def window_count(height: int, width: int, output_size: int, overlap: int = 0) -> int:
+    """Windows that cover an image (what the progress bars count)."""
+    return len(window_starts(height, output_size, overlap)) * len(window_starts(width, output_size, overlap))
+
+
+def near_window_edges(height: int, width: int, output_size: int, overlap: int, band: int) -> np.ndarray:
+    """[H, W] bool: pixels within ``band`` px of an output region's edge inside the image (where seams show)."""
+    near = []
+    for length in (height, width):
+        line = np.zeros(length, bool)
+        for start in window_starts(length, output_size, overlap):
+            for edge in (start, start + output_size):
+                if 0 < edge < length:
+                    line[max(edge - band, 0):edge + band] = True
+        near.append(line)
+    return near[0][:, None] | near[1][None, :]
+
+
+def resolve_overlap(overlap: int | str, blend: str, output_size: int) -> int:
+    """The overlap in px: 'auto' is the smallest overlap >= AUTO_MIN_OVERLAP whose step is a multiple of
+    NET_STRIDE, so that every window samples the image on the same subsampling grid (the reference's 'fast'
+    step of 164 px alternates between two grids, which is most of its seam; see the module docstring).
+
+    Raises:
+        UserError: overlap outside [0, output_size) or an unknown blend.
+    """
+    if overlap == "auto":
+        overlap = AUTO_MIN_OVERLAP + (output_size - AUTO_MIN_OVERLAP) % NET_STRIDE
+        overlap = overlap if overlap < output_size else 0
+    if not isinstance(overlap, int) or not 0 <= overlap < output_size:
+        raise UserError(f"--overlap {overlap}: expected 'auto' or 0 <= PX < {output_size} (the network's output side)")
+    if blend not in BLENDS:
+        raise UserError(f"--blend {blend!r}: expected one of {', '.join(BLENDS)}")
+    return overlap
 
 
 @torch.no_grad()
-def predict_maps(net: HoVerNet, image: np.ndarray, *, input_size: int, output_size: int, batch_size: int = 8,
-                 device: torch.device | str = "cpu") -> Maps:
-    """NP/HV/TP maps of an RGB image [H, W, 3] uint8 (any size)."""
+def predict_maps(net: HoVerNet, image: np.ndarray, *, input_size: int, output_size: int, overlap: int | str = 0,
+                 blend: str = "gaussian", batch_size: int = 8, device: torch.device | str = "cpu") -> Maps:
+    """NP/HV/TP maps of an RGB image [H, W, 3] uint8 (any size).
+
+    Args:
+        overlap: Pixels by which neighbouring output regions overlap (0 = the reference's tiling), or 'auto'.
+        blend: 'gaussian' (weight falling off towards each output region's edge) or 'constant' (plain mean).
+    """
+    from monai.apps.pathology.inferers import SlidingWindowHoVerNetInferer
+
+    overlap = resolve_overlap(overlap, blend, output_size)
     h, w = image.shape[:2]
-    margin = (input_size - output_size) // 2
-    rows, cols = -(-h // output_size) * output_size, -(-w // output_size) * output_size
+    step, margin = output_size - overlap, (input_size - output_size) // 2
+    rows, cols = (window_starts(n, output_size, overlap)[-1] + output_size for n in (h, w))
     pad = ((margin, margin + rows - h), (margin, margin + cols - w), (0, 0))
-    padded = np.pad(image, pad, mode="reflect") if min(h, w) > max(pad[0][1], pad[1][1]) else \
-        np.pad(image, pad, mode="symmetric")
-    corners = windows(rows, cols, output_size)
+    # numpy's reflect needs the image longer than the pad; a smaller image is mirrored with its edge repeated
+    padded = np.pad(image, pad, mode="reflect" if min(h, w) > max(pad[0][1], pad[1][1]) else "symmetric")
+    x = torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255
     n_types = net.nr_types
-    np_prob = np.zeros((rows, cols), np.float32)
-    hv = np.zeros((2, rows, cols), np.float32)
-    tp_prob = np.zeros((n_types, rows, cols), np.float32) if n_types else None
+
+    def probabilities(window: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = net(window)
+        probs = {"np": torch.softmax(out["np"], 1)[:, 1:], "hv": out["hv"]}
+        if n_types:
+            probs["tp"] = torch.softmax(out["tp"], 1)
+        return probs
+
+    # MONAI's scan interval is int(S_in * (1 - overlap)): aim half a pixel above the step so that the float
+    # rounding cannot land one pixel short.
+    inferer = SlidingWindowHoVerNetInferer(
+        roi_size=input_size, sw_batch_size=batch_size, overlap=1 - (step + 0.5) / input_size, mode=blend,
+        sigma_scale=SIGMA * output_size / input_size, sw_device=device, device="cpu")
     net.eval()
-    for start in range(0, len(corners), batch_size):
-        chunk = corners[start:start + batch_size]
-        x = np.stack([padded[r:r + input_size, c:c + input_size] for r, c in chunk])
-        x = torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() / 255
-        out = net(x)
-        np_out = torch.softmax(out["np"], 1)[:, 1].cpu().numpy()
-        hv_out = out["hv"].cpu().numpy()
-        tp_out = torch.softmax(out["tp"], 1).cpu().numpy() if n_types else None
-        for k, (r, c) in enumerate(chunk):
-            np_prob[r:r + output_size, c:c + output_size] = np_out[k]
-            hv[:, r:r + output_size, c:c + output_size] = hv_out[k]
-            if n_types:
-                tp_prob[:, r:r + output_size, c:c + output_size] = tp_out[k]
-    tp_prob = tp_prob[:, :h, :w] if n_types else None
-    return Maps(np_prob[:h, :w], hv[:, :h, :w], None if tp_prob is None else tp_prob.argmax(0), tp_prob)
+    with warnings.catch_warnings():
+        # MONAI 1.6 indexes its weight map with a list of slices (deprecated by torch, still exact; the
+        # overlap-0 test against plain stitching would catch a change)
+        warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing")
+        out = inferer(x, probabilities)
+    core = (0, slice(None), slice(margin, margin + h), slice(margin, margin + w))
+    np_prob, hv = out["np"][core][0].numpy(), out["hv"][core].numpy()
+    tp_prob = out["tp"][core].numpy() if n_types else None
+    return Maps(np_prob, hv, None if tp_prob is None else tp_prob.argmax(0), tp_prob)
 
 
-def segment_image(net: HoVerNet, image: np.ndarray, *, input_size: int, output_size: int, batch_size: int = 8,
-                  device: torch.device | str = "cpu") -> tuple[np.ndarray, dict[int, dict], Maps]:
+def segment_image(net: HoVerNet, image: np.ndarray, *, input_size: int, output_size: int, overlap: int | str = 0,
+                  blend: str = "gaussian", batch_size: int = 8, device: torch.device | str = "cpu"
+                  ) -> tuple[np.ndarray, dict[int, dict], Maps]:
     """(instance map [H, W] int32, reference JSON records per instance, the raw maps) of one image."""
-    maps = predict_maps(net, image, input_size=input_size, output_size=output_size, batch_size=batch_size,
-                        device=device)
+    maps = predict_maps(net, image, input_size=input_size, output_size=output_size, overlap=overlap, blend=blend,
+                        batch_size=batch_size, device=device)
     inst = instance_map(maps.np_prob, maps.hv)
     return inst, instance_records(inst, maps.tp), maps
