@@ -46,6 +46,30 @@ def model_options(function):
     return function
 
 
+def _overlap(ctx, param, value):
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected 'auto' or a number of pixels, got {value!r}") from None
+
+
+def window_options(function):
+    """--overlap / --blend, shared by the infer commands."""
+    options = [
+        click.option("--overlap", default="auto", show_default=True, callback=_overlap, metavar="PX|auto",
+                     help="Overlap of neighbouring windows' output regions, blended. 0: the reference's tiling; "
+                          "auto: >= 16 px with a step that is a multiple of the network's stride of 8 (20 px fast, "
+                          "16 px original), which removes the seams."),
+        click.option("--blend", type=click.Choice(["gaussian", "constant"]), default="gaussian", show_default=True,
+                     help="Weights of overlapping windows: gaussian (falling off towards a window's edge) or equal."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _load(model_path, mode, nr_types, type_info, device):
     from thygan.device import pick_device
     from thygan.segment.overlay import read_type_info
@@ -195,6 +219,7 @@ def infer_command():
 
 @infer_command.command(name="tile", context_settings=CONTEXT)
 @model_options
+@window_options
 @click.option("--input-dir", required=True, metavar="DIR", type=click.Path(file_okay=False),
               help="Flat folder of png/jpg/tif tiles.")
 @click.option("--output-dir", required=True, metavar="DIR", type=click.Path(file_okay=False),
@@ -205,7 +230,8 @@ def infer_command():
               help="Also write pannuke/masks.npy [N, H, W, 6] (PanNuke's per-type instance channels + background), "
                    "images.npy and names.txt (row order), for `segment stats --mode=pannuke` and PanNuke-metrics. "
                    "Needs a 6-type PanNuke model and tiles of one size.")
-def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device, input_dir, output_dir, draw_dot,
+def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device, overlap, blend, input_dir,
+                       output_dir, draw_dot,
                        save_qupath, save_pannuke):
     """Segment every tile of a folder (replaces `python run_infer.py ... tile`).
 
@@ -224,7 +250,8 @@ def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device
     if save_pannuke and Path(input_dir).is_dir():  # before any tile is segmented
         check_tiles(folder_images(input_dir), net.nr_types)
     done = infer_tiles(net, input_dir, output_dir, input_size=input_size, output_size=output_size, type_info=info,
-                       batch_size=batch_size, device=device, draw_dot=draw_dot, save_qupath=save_qupath)
+                       batch_size=batch_size, device=device, overlap=overlap, blend=blend, draw_dot=draw_dot,
+                       save_qupath=save_qupath)
     click.echo(f"{len(done)} tiles segmented into {output_dir}")
     if save_pannuke:
         click.echo(f"PanNuke masks: {write_pannuke(output_dir, folder_images(input_dir)) / 'masks.npy'}")
@@ -232,6 +259,7 @@ def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device
 
 @infer_command.command(name="wsi", context_settings=CONTEXT)
 @model_options
+@window_options
 @click.option("--input", "input_path", required=True, metavar="PATH", type=click.Path(exists=True),
               help="A whole slide (svs, ndpi, mrxs, tiled tiff, ...) or a folder of them.")
 @click.option("--output-dir", required=True, metavar="DIR", type=click.Path(file_okay=False),
@@ -245,7 +273,8 @@ def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device
 @slide_resolution_options
 @click.option("--save-mask", is_flag=True, help="Write mask/{slide}.png (the tissue mask).")
 @click.option("--save-thumb", is_flag=True, help="Write thumb/{slide}.png (an overview).")
-def infer_wsi_command(model_path, mode, nr_types, type_info, batch_size, device, input_path, output_dir,
+def infer_wsi_command(model_path, mode, nr_types, type_info, batch_size, device, overlap, blend, input_path,
+                      output_dir,
                       input_mask_dir, chunk, margin, level, magnification, mpp, save_mask, save_thumb):
     """Segment nuclei in whole slides, chunk by chunk, resumable (replaces `python run_infer.py ... wsi`).
 
@@ -272,7 +301,8 @@ def infer_wsi_command(model_path, mode, nr_types, type_info, batch_size, device,
             if mask is None:
                 raise UserError(f"--input-mask-dir {input_mask_dir}: no mask named {slide.stem}.*")
         out = infer_slide(net, slide, output_dir, input_size=input_size, output_size=output_size, type_info=info,
-                          batch_size=batch_size, device=device, chunk=chunk, margin=margin, level=level,
+                          batch_size=batch_size, device=device, overlap=overlap, blend=blend, chunk=chunk,
+                          margin=margin, level=level,
                           magnification=magnification, mpp=mpp, mask_path=mask, save_mask=save_mask,
                           save_thumb=save_thumb)
         click.echo(f"{slide.name}: {out}")
