@@ -14,6 +14,15 @@ whole slide's predictions: 44 GB at 40x). Each finished chunk is written to ``ca
 that stops resumes at the next chunk. Outputs: ``json/{slide}.json`` with ``mag`` = processing
 magnification and slide coordinates at that resolution, GeoJSON and QuPath TSV; ``mask/`` and ``thumb/``
 PNGs on request.
+
+Windows within a tile or chunk: thygan.segment.predict (MONAI's SlidingWindowHoVerNetInferer on the
+reference's grid, ``overlap`` / ``blend``). Slides are read through openslide by ``SlideSource`` rather than
+MONAI's ``WSIReader``: its openslide backend gives the same pixels inside the slide, but black (alpha dropped)
+where nothing was scanned, which the chunk margins past the slide edge read and the network would take for
+dark tissue rather than glass, and it reads stored pyramid levels only (no ``--magnification`` between
+levels); its other backends do not import here (cucim) or cannot decode JPEG svs tiles without imagecodecs
+(tifffile).
+tests/segment/test_infer_options.py checks all three readers on the bundled slide.
 """
 
 import json

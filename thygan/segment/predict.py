@@ -3,12 +3,17 @@
 An input window of side ``S_in`` yields its central ``S_out`` pixels (the decoders' valid convolutions trim
 the rest). The image is reflect-padded by the context margin ``(S_in - S_out) / 2`` around and, at the bottom
 and right, up to the last window, and windows step by ``S_out - overlap``. With ``overlap=0`` the output
-regions tile the image without blending: exactly the reference's tile mode. The encoder's padded, strided
-convolutions still see the window border, so output next to a window edge differs from a larger window's;
-``overlap > 0`` covers every window edge by a neighbour's interior and averages the overlapping outputs with
-a Gaussian weight centred on each output region (sigma ``SIGMA`` x ``S_out``), which makes the seams
-vanish (benchmarks/README.md, segment_seams.py: numbers and time cost). Probabilities are averaged (softmax
-of NP and TP, then blending); HV is averaged as is.
+regions tile the image without blending: exactly the reference's tile mode.
+
+Why that leaves seams, and what removes them (benchmarks/segment_seams.py, numbers in benchmarks/README.md):
+the encoder subsamples by 8 (``NET_STRIDE``), so a window's output depends on where it starts modulo 8. The
+reference's 'fast' step of 164 px puts every other window on the other subsampling grid, and neighbouring
+outputs disagree along their common edge; that is most of the seam. The rest is the window border, which the
+padded convolutions see within a few pixels of the output region's edge. ``overlap='auto'`` therefore takes a
+step that is a multiple of 8 with at least 16 px of overlap (20 px for 'fast', 16 for 'original'), and
+overlapping outputs are averaged with a Gaussian weight centred on each output region (sigma ``SIGMA`` x
+``S_out``), so each pixel comes mostly from the window it is most central in. Probabilities are averaged
+(softmax of NP and TP, then blending); HV is averaged as is.
 
 The windows, their batching and the weighted stitching are MONAI's ``SlidingWindowHoVerNetInferer``. Where it
 differs from the reference we adapt its input rather than follow it:
@@ -18,9 +23,10 @@ differs from the reference we adapt its input rather than follow it:
   wrapped to return softmax probabilities and those are blended.
 - MONAI's overlap is a fraction of the *input* window and its Gaussian sigma too; both are converted from
   pixels of the *output* region here.
-With ``overlap=0`` its output equals a plain window-by-window stitching (tests/segment/test_predict.py).
-Memory: MONAI keeps the padded input and the stitched maps of the image (a tile, or one slide chunk in slide
-mode) and runs ``batch_size`` windows at a time, so slides stay bounded by the chunk size.
+With ``overlap=0`` its output equals plain window-by-window stitching, and with overlap a hand-summed weighted
+mean (tests/segment/test_predict.py). Memory: MONAI holds the padded input and the stitched maps of one image
+(a tile, or one chunk in slide mode) as float32 and runs ``batch_size`` windows at a time, so a slide's memory
+is bounded by the chunk size, not the slide's.
 """
 
 import math
@@ -37,7 +43,7 @@ from thygan.segment.postproc import instance_map, instance_records
 BLENDS = ("gaussian", "constant")
 SIGMA = 0.25  # Gaussian blending weight's sigma, as a fraction of the output region's side
 NET_STRIDE = 8  # HoVer-Net's encoder subsamples by 2 three times: outputs repeat exactly under shifts of 8 px
-AUTO_MIN_OVERLAP = 16  # px of blending that 'auto' asks for at least (segment_seams.py: seams gone at 20)
+AUTO_MIN_OVERLAP = 16  # px of blending 'auto' asks for at least (segment_seams.py: 'fast' at 20 px)
 
 
 @dataclass
