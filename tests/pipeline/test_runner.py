@@ -7,36 +7,26 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from thygan.cli.main import COMMANDS
 from thygan.cli.pipeline import pipeline_command
 from thygan.pipeline.config import load_config
 from thygan.pipeline.runner import pick_network, run_pipeline
-from thygan.pipeline.steps import STEP_BUILDERS, PipelineContext
+from thygan.pipeline.steps import PipelineContext
+from thygan.pipeline.workflow import STEP_BUILDERS, built_steps
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def command_object(name: str):
-    module, attr = COMMANDS[name].split(":")
-    return getattr(__import__(module, fromlist=[attr]), attr)
-
-
-def option_names(command) -> set[str]:
-    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
-
-
 @pytest.mark.parametrize("config_name", ["demo.yaml", "thyroid.yaml"])
 def test_every_step_is_a_real_command_with_real_flags(config_name, tmp_path):
+    from tests.pipeline.test_examples import assert_real_command
+
     config = load_config(REPO / "data" / "pipelines" / config_name)
     config.outdir = str(tmp_path / "out")
     ctx = PipelineContext(config=config, outdir=Path(config.outdir), dry_run=True)
-    steps = [step for builder in STEP_BUILDERS if (step := builder(ctx)) is not None]
+    steps = [step for builder in STEP_BUILDERS for step in built_steps(builder, ctx)]
     assert len(steps) >= 8
     for step in steps:
-        command = command_object(step.args[0])
-        for arg in step.args[1:]:
-            assert arg.startswith("--"), (step.name, arg)
-            assert arg.split("=", 1)[0] in option_names(command), (step.name, arg)
+        assert_real_command(step.args)
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
@@ -241,7 +231,7 @@ def test_demo_dry_run_applies_its_overrides(tmp_path):
     result = CliRunner().invoke(demo_command, ["--outdir", str(tmp_path / "d"), "--tile", "64", "--kimg", "2", "-n"])
     assert result.exit_code == 0, result.output
     assert "--cfg=cpu64" in result.output and "--kimg=2" in result.output and "--tile=64" in result.output
-    assert "--crop_size=64" in result.output and result.output.count("\n$ thygan ") == 8  # no separate FID step
+    assert "--crop_size=64" in result.output and result.output.count("\n$ thygan ") == 20  # no separate FID step
     assert not (tmp_path / "d").exists()
 
 

@@ -47,6 +47,16 @@ def test_three_formats_read_to_the_same_mask(tmp_path):
         assert len(pairs) == len(mask.types) + 1, name
 
 
+def test_an_instance_map_npy_is_one_type(tmp_path):
+    """segment pseudo-labels' Labels/*.npy: [H, W] instance ids, every nucleus of type 1."""
+    mask = disc_mask()
+    np.save(tmp_path / "i.npy", mask.inst_map)
+    got = read_mask(tmp_path / "i.npy", 1)
+    assert np.array_equal(got.inst_map, mask.inst_map)
+    assert got.types == {k: 1 for k in mask.types}
+    assert np.array_equal(got.type_map, (mask.inst_map > 0).astype(np.int32))
+
+
 def test_unknown_type_ids_are_one_line_errors(tmp_path):
     Image.fromarray(np.full((8, 8), 7, np.uint8)).save(tmp_path / "bad.png")
     with pytest.raises(UserError, match=r"bad.png: unknown nucleus type id 7 \(expected 0 = background or 1..5"):

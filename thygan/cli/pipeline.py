@@ -12,10 +12,12 @@ from thygan.cli.command import Command
               help="Where results go (overrides the file's 'outdir').")
 @click.option("--only", default=None, metavar="STEPS",
               help="Comma list of steps to run (tiles, external-tiles, splits, gan-data, gan-train, gan-fid, "
-                   "gan-grid, classifier, domain-gap, report); the others hand on what they produced before.")
+                   "gan-grid, classifier, pseudo-labels, masks-train, masks-run, masks-eval, translate-train, "
+                   "translate-run, translate-eval, segment-cv, segment-train, segment-infer, segment-compare, "
+                   "domain-gap, report); the others hand on what they produced before.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print every step's command and stop; run nothing.")
 def pipeline_command(config_path, outdir, only, dry_run):
-    """Tiles, splits, GAN training, FID, class grid, classifier comparison, domain gap and REPORT.md.
+    """Tiles, splits, GAN, classifier, translation, segmentation, domain gap and REPORT.md.
 
     Each step is a thygan command, printed before it runs; a re-run reuses finished steps and
     continues interrupted ones. Example:

@@ -1,7 +1,8 @@
 """What a pipeline is checked for before its first step runs (dry runs too), so a mistake costs
 seconds, not the hours of the steps before the one it would break:
 
-- every input file and folder the pipeline file names exists;
+- every input file and folder the pipeline file names exists (those of the translation and
+  segmentation sections too, except ones made by earlier steps, named by {placeholders});
 - every recipe parses (files and inline ones: seeds, classes, kinds); its network and classes are
   checked by dlc-cv once the GAN exists, still before the first fold;
 - the splits it would make are possible for the labels' patients (the check of ``thygan splits``),
@@ -31,6 +32,7 @@ SPLIT_FLAGS = ("splits.folds", "splits.inner_folds")
 def check_pipeline(config: PipelineConfig, *, warn: Callable[[str], None] = print) -> None:
     """Raise UserError for the first problem found; ``warn`` receives one line per scale mismatch."""
     _check_inputs(config)
+    _check_downstream_inputs(config)
     _check_recipes(config)
     _check_folds(config)
     _check_crops(config, warn)
@@ -68,6 +70,44 @@ def _check_inputs(config: PipelineConfig) -> None:
     _exists("classifier.ext_labels", classifier.ext_labels, folder=None, expected="the external set's labels")
     _exists("classifier.ext_src_dir", classifier.ext_src_dir, folder=True, expected="the external images")
     _exists("classifier.ext_split", classifier.ext_split, folder=False, expected="a split file")
+
+
+def _given(key: str, value: str | None, *, folder: bool | None, expected: str) -> None:
+    """A path the user gives (one with a {placeholder} is made by an earlier step, so not yet there)."""
+    if value is not None and "{" not in value:
+        _exists(key, value, folder=folder, expected=expected)
+
+
+def _check_downstream_inputs(config: PipelineConfig) -> None:
+    if config.pseudo_labels is not None:
+        _given("pseudo_labels.source", config.pseudo_labels.source, folder=False, expected="an H&E image or slide")
+    for key in ("mask_translation", "translation"):
+        section = getattr(config, key)
+        if section is None:
+            continue
+        if section.network and "{" not in section.network:
+            _network_exists(f"{key}.network", section.network)
+        _given(f"{key}.dataroot", section.dataroot, folder=True, expected="a translate-train data folder")
+        for name in ("domain_a", "domain_b", "translate", "real", "target"):
+            _given(f"{key}.{name}", getattr(section, name), folder=None, expected="a folder (or zip) of images")
+    section = config.segmentation
+    if section is None:
+        return
+    _given("segmentation.data", section.data, folder=True, expected="labelled nucleus data")
+    _given("segmentation.valid", section.valid, folder=True, expected="labelled nucleus data")
+    _given("segmentation.model", section.model, folder=False, expected="a HoVer-Net snapshot or reference .tar")
+    _given("segmentation.type_info", section.type_info, folder=False, expected="a type_info.json")
+    _given("segmentation.labels", section.labels, folder=True, expected="the sets' labels")
+    for spec in section.sets:
+        _given("segmentation.sets", spec.split("=", 1)[1].strip(), folder=None, expected="a folder of tiles")
+    if section.cv is not None:
+        _given("segmentation.cv.external", section.cv.external, folder=True, expected="labelled nucleus data")
+        for recipe in section.cv.recipes:
+            if isinstance(recipe, str) and not is_no_recipe(recipe):
+                _given("segmentation.cv.recipes", recipe, folder=False, expected="a segmentation recipe file")
+            elif isinstance(recipe, dict) and not isinstance(recipe.get("sources"), list):
+                raise UserError(f"pipeline: segmentation.cv.recipes: inline recipe '{recipe['name']}' needs "
+                                "'sources' (a list of pix2pix_masks / translated / pseudo_labelled entries)")
 
 
 def _check_recipes(config: PipelineConfig) -> None:

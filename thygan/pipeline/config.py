@@ -1,5 +1,5 @@
-"""The pipeline file: the whole workflow (tiles, splits, GAN, FID, classifier comparison, domain gap)
-described once, in YAML or JSON, as a tree of typed sections.
+"""The pipeline file: the whole workflow (tiles, splits, GAN, FID, classifier comparison, image
+translation, nucleus segmentation, domain gap) described once, in YAML or JSON, as a tree of typed sections.
 
 Every key has a default, unknown keys are refused with the key's path, and the resolved tree is
 written beside the results (``pipeline.json``) so a run records exactly what it did. Values are the
@@ -83,6 +83,80 @@ class ClassifierSection:
 
 
 @dataclass
+class PseudoLabelsSection:
+    """``thygan segment pseudo-labels``: nucleus pseudo-labels (not ground truth) of an unlabelled H&E image."""
+    source: str = "{slide}"              # image or slide; {slide} = the bundled H&E slide
+    tile_size: int = 256                 # tile side in px
+    min_tissue: float = 0.5              # skip tiles with less tissue
+    limit: int | None = None             # at most this many tiles
+    magnification: float | None = None   # whole slides: objective power (default: full resolution)
+
+
+@dataclass
+class TranslationSection:
+    """``thygan translate train`` (+ ``run`` and ``eval``): one image -> image network."""
+    network: str | None = None           # an existing generator (snapshot or reference .pth): skip training
+    dataroot: str | None = None          # an existing --dataroot; else one is laid out from domain_a/domain_b
+    domain_a: str | None = None          # trainA/ (unaligned) or A/ (paired: masks with mask_types > 0)
+    domain_b: str | None = None          # trainB/ or B/: the target domain
+    model: str = "cycle_gan"             # cycle_gan | pix2pix
+    dataset_mode: str | None = None      # unaligned | aligned | paired (default: the model's)
+    mask_types: int = 0                  # A files are nucleus masks with this many types (mask -> H&E)
+    netG: str | None = None              # default: resnet_9blocks (cycle_gan), unet_256 (pix2pix)
+    ngf: int = 64
+    ndf: int = 64
+    n_epochs: int = 100                  # epochs at the initial learning rate
+    n_epochs_decay: int = 100            # then linear decay to zero
+    batch_size: int = 1
+    lr: float = 2e-4
+    load_size: int = 286                 # px, then cropped to crop_size
+    crop_size: int = 256
+    preprocess: str = "resize_and_crop"
+    extra: list[str] = field(default_factory=list)   # more translate-train flags, e.g. ["--lambda_L1=75"]
+    translate: str | None = None         # a set translated after training (translate run); null = none
+    which: str = "G_A"                   # generator used for it (CycleGAN: G_A = A -> B)
+    real: str | None = None              # paired true targets of that set (PSNR/SSIM by file name)
+    target: str | None = None            # target-domain images for FID/KID (default: real)
+    metrics: str | None = "psnr,ssim"    # translate eval --metrics; null = no evaluation
+    batch: int = 4                       # images per generator call (translate run)
+
+
+@dataclass
+class SegmentCvSection:
+    """``thygan segment-cv``: every fold x every segmentation recipe, one comparison table."""
+    folds: int = 3
+    recipes: list[Any] = field(default_factory=lambda: ["none"])  # recipe files, 'none', or inline recipes
+    external: str | None = None          # a labelled held-out set scored by every fold's model
+    external_name: str = "external"
+    recipe_cache: str | None = None      # shared cache of the recipes' pairs (default: segment-cv's)
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SegmentationSection:
+    """HoVer-Net: recipe comparison (segment-cv), one network (segment train or given), sets segmented and compared."""
+    data: str | None = None              # labelled training data (Images/ + Labels/, PanNuke fold, ...)
+    valid: str | None = None             # held-out data for segment train's per-epoch scores
+    mode: str = "fast"                   # original (270 -> 80 px) | fast (256 -> 164 px)
+    nr_types: int = 0                    # types with background (PanNuke: 6); 0 = segmentation only
+    width: float = 1.0                   # channel multiplier (below 1: a CPU-sized network)
+    blocks: str = "3,4,6,3"              # residual units per encoder group
+    input_size: int | None = None        # window side (default: the mode's)
+    epochs: str = "50,50"                # phase 1 (encoder frozen), phase 2
+    batch: str = "16,4"
+    lr: float = 1e-4
+    patches_per_epoch: int | None = None
+    seed: int = 10
+    extra: list[str] = field(default_factory=list)   # more flags for segment train and segment-cv
+    cv: SegmentCvSection | None = None   # null = no recipe comparison
+    model: str | None = None             # a HoVer-Net for the sets below; null = train one on data
+    type_info: str | None = None         # type_info.json for the overlays
+    infer_batch: int = 8                 # windows per forward pass (segment infer tile)
+    sets: list[str] = field(default_factory=list)    # NAME=FOLDER segmented by one network, then compared
+    labels: str | None = None            # true labels of those sets (segment compare --true), if any
+
+
+@dataclass
 class DomainGapSection:
     sets: list[str] = field(default_factory=list)    # NAME=SOURCE[:k=v] as `thygan domain-gap --set`
     unions: list[str] = field(default_factory=list)  # NAME=A,B
@@ -98,6 +172,10 @@ class PipelineConfig:
     splits: SplitsSection = field(default_factory=SplitsSection)
     gan: GanSection | None = field(default_factory=GanSection)           # null = no GAN steps
     classifier: ClassifierSection | None = field(default_factory=ClassifierSection)
+    pseudo_labels: PseudoLabelsSection | None = None        # nucleus pseudo-labels of an unlabelled image
+    mask_translation: TranslationSection | None = None      # masks -> H&E (pix2pix) for pix2pix_masks recipes
+    translation: TranslationSection | None = None           # stain translation (e.g. CycleGAN IHC -> H&E)
+    segmentation: SegmentationSection | None = None
     domain_gap: DomainGapSection | None = None
 
 
@@ -176,7 +254,7 @@ def resolve_defaults(config: PipelineConfig) -> PipelineConfig:
 
 def validate(config: PipelineConfig, where: str) -> None:
     dataset = config.dataset
-    if dataset.sample is None and not dataset.images:
+    if dataset.sample is None and not dataset.images and (config.gan is not None or config.classifier is not None):
         raise UserError(f"{where}: dataset needs 'images' (a folder of labelled images) or 'sample: {{}}'")
     if dataset.sample is not None and dataset.images:
         raise UserError(f"{where}: dataset has both 'images' and 'sample'; pick one")
@@ -191,6 +269,43 @@ def validate(config: PipelineConfig, where: str) -> None:
                                 f"mappings, got {recipe!r}")
             if isinstance(recipe, dict) and "name" not in recipe:
                 raise UserError(f"{where}: an inline recipe needs a 'name' (used for its file and table row)")
+    for key in ("mask_translation", "translation"):
+        _validate_translation(getattr(config, key), f"{where}: {key}")
+    if config.segmentation is not None:
+        _validate_segmentation(config.segmentation, f"{where}: segmentation")
+
+
+def _validate_translation(section: TranslationSection | None, where: str) -> None:
+    if section is None:
+        return
+    if section.model not in ("cycle_gan", "pix2pix"):
+        raise UserError(f"{where}.model must be 'cycle_gan' or 'pix2pix', got {section.model!r}")
+    if not section.network and not section.dataroot and not (section.domain_a and section.domain_b):
+        raise UserError(f"{where} needs 'network' (a trained generator), 'dataroot', or 'domain_a' and 'domain_b' "
+                        "(the two image folders to learn from)")
+    if section.metrics and not section.translate:
+        raise UserError(f"{where}.metrics scores the translations of 'translate', which is not set "
+                        "(set it, or metrics: null)")
+
+
+def _validate_segmentation(section: SegmentationSection, where: str) -> None:
+    if section.mode not in ("original", "fast"):
+        raise UserError(f"{where}.mode must be 'original' or 'fast', got {section.mode!r}")
+    if section.cv is not None:
+        if not section.data:
+            raise UserError(f"{where}.cv compares recipes on 'data', which is not set")
+        for recipe in section.cv.recipes:
+            if not isinstance(recipe, (str, dict)) or isinstance(recipe, dict) and "name" not in recipe:
+                raise UserError(f"{where}.cv.recipes entries are file paths, 'none' or recipe mappings with a "
+                                f"'name', got {recipe!r}")
+    names = [spec.split("=", 1)[0].strip() for spec in section.sets]
+    bad = next((spec for spec, name in zip(section.sets, names) if "=" not in spec or not name), None)
+    if bad is not None:
+        raise UserError(f"{where}.sets: expected NAME=FOLDER, got {bad!r}")
+    if len(set(names)) != len(names):
+        raise UserError(f"{where}.sets: set names must differ, got {', '.join(names)}")
+    if section.sets and not section.model and not section.data:
+        raise UserError(f"{where}.sets are segmented by 'model', or by a network trained on 'data'; set one")
 
 
 def config_to_dict(config: PipelineConfig) -> dict:

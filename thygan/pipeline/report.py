@@ -10,8 +10,8 @@ from pathlib import Path
 from thygan.data.labels import read_labels
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
-from thygan.pipeline.runner import read_record
-from thygan.pipeline.steps import STEP_NAMES, PipelineContext, Step
+from thygan.pipeline.runner import read_records
+from thygan.pipeline.steps import PipelineContext, Step
 from thygan.runs import read_metric_records
 from thygan.viz.training_run import plot_metric_over_kimg, plot_training_curves, reals_vs_fakes
 
@@ -144,10 +144,8 @@ def _domain_gap_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
 
 def _commands_section(ctx: PipelineContext) -> list[str]:
     lines = ["## Commands", "", "Each step as run (re-run any of them by hand, e.g. at full size):", "", "```bash"]
-    for name in STEP_NAMES:
-        record = read_record(ctx.outdir, name)
-        if record is not None:
-            lines.append(Step(name, "", record.command).command())
+    for record in read_records(ctx.outdir):
+        lines.append(Step(record.name, "", record.command).command())
     return lines + ["```", ""]
 
 

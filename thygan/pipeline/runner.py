@@ -18,9 +18,10 @@ from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.checks import check_pipeline
 from thygan.pipeline.config import PipelineConfig, config_to_dict, resolve_defaults
-from thygan.pipeline.steps import STEP_BUILDERS, STEP_NAMES, PipelineContext, Step
+from thygan.pipeline.steps import PipelineContext, Step
 from thygan.pipeline.timing import StepTime, Stopwatch, format_step_times, load_average
-from thygan.runs import latest_snapshot, numbered_runs, read_metric_records
+from thygan.pipeline.workflow import STEP_BUILDERS, STEP_NAMES, built_steps
+from thygan.runs import SnapshotNames, latest_snapshot, numbered_runs, read_metric_records
 
 
 @dataclass
@@ -30,6 +31,7 @@ class StepRecord:
     seconds: float
     produced: dict
     cpu_seconds: float | None = None  # user + system time of its processes (absent from older records)
+    group: str = ""                   # the step family (segment-infer), as Step.group
 
 
 def _record_path(outdir: Path, name: str) -> Path:
@@ -42,7 +44,14 @@ def read_record(outdir: Path, name: str) -> StepRecord | None:
         return None
     data = json.loads(path.read_text())
     return StepRecord(data["name"], data["command"], data["seconds"], data.get("produced", {}),
-                      data.get("cpu_seconds"))
+                      data.get("cpu_seconds"), data.get("group", ""))
+
+
+def read_records(outdir: Path) -> list[StepRecord]:
+    """Every finished step's record, in the workflow's order."""
+    records = [read_record(outdir, path.stem) for path in sorted((outdir / ".pipeline").glob("*.json"))]
+    order = {name: index for index, name in enumerate(STEP_NAMES)}
+    return sorted(records, key=lambda r: order.get(r.group or r.name, len(order)))
 
 
 def _write_record(outdir: Path, record: StepRecord) -> None:
@@ -95,6 +104,36 @@ def pick_network(run_dir: Path, metric: str | None) -> tuple[Path, str]:
     return latest, "newest snapshot"
 
 
+def _newest_snapshot(runs_dir: Path, names: SnapshotNames, step: str) -> dict:
+    """What a translate or segment training step produced: its run's newest snapshot."""
+    runs = numbered_runs(runs_dir)
+    network = latest_snapshot(runs[-1], names=names) if runs else None
+    if network is None:
+        raise UserError(f"pipeline: {step} wrote no network snapshot under {runs_dir}")
+    print(f"   network for the next steps: {network}")
+    return {"network": str(network), "run_dir": str(runs[-1])}
+
+
+TRANSLATE_SNAPSHOTS = SnapshotNames(snapshot="translate-snapshot")  # thygan.translate.training_loop.NAMES
+HOVERNET_SNAPSHOTS = SnapshotNames(snapshot="hovernet-snapshot")    # thygan.segment.training_loop.NAMES
+# What a training step hands on (its network), found in the folder it wrote.
+AFTER_STEP = {
+    "masks-train": lambda ctx: _newest_snapshot(ctx.outdir / "mask_translation" / "runs", TRANSLATE_SNAPSHOTS,
+                                                "masks-train"),
+    "translate-train": lambda ctx: _newest_snapshot(ctx.outdir / "translation" / "runs", TRANSLATE_SNAPSHOTS,
+                                                    "translate-train"),
+    "segment-train": lambda ctx: _newest_snapshot(ctx.outdir / "segmentation" / "runs", HOVERNET_SNAPSHOTS,
+                                                  "segment-train"),
+}
+
+
+def _hand_on(ctx: PipelineContext, name: str, produced: dict) -> None:
+    """Keep what a step produced for the later ones (the GAN's network is the classifier's generator)."""
+    ctx.produced[name] = produced
+    if name == "gan-train":
+        ctx.network = produced.get("network", ctx.network)
+
+
 def _after_training(ctx: PipelineContext) -> dict:
     runs = numbered_runs(ctx.outdir / "gan")
     if not runs:
@@ -111,8 +150,7 @@ def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> Ste
     record = read_record(ctx.outdir, step.name)
     if record is not None and record.command == step.args:
         print(f"   (done in an earlier run, {format_duration(record.seconds)}: reusing it)")
-        ctx.produced[step.name] = record.produced
-        ctx.network = record.produced.get("network", ctx.network)
+        _hand_on(ctx, step.name, record.produced)
         return StepTime(step.name, record.seconds, record.cpu_seconds, earlier=True)
     if ctx.dry_run:
         return None
@@ -120,10 +158,10 @@ def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> Ste
         print("   (its options changed since it last ran: running it again)")
     args = _train_args_with_resume(step, ctx) if step.name == "gan-train" else step.args
     seconds, cpu = _execute(Step(step.name, step.title, args))
-    produced = _after_training(ctx) if step.name == "gan-train" else {}
-    ctx.produced[step.name] = produced
-    ctx.network = produced.get("network", ctx.network)
-    _write_record(ctx.outdir, StepRecord(step.name, step.args, seconds, produced, cpu))
+    after = {"gan-train": _after_training, **AFTER_STEP}.get(step.name)
+    produced = after(ctx) if after is not None else {}
+    _hand_on(ctx, step.name, produced)
+    _write_record(ctx.outdir, StepRecord(step.name, step.args, seconds, produced, cpu, step.group))
     print(f"   done in {format_duration(seconds)}")
     return StepTime(step.name, seconds, cpu)
 
@@ -145,14 +183,12 @@ def run_pipeline(config: PipelineConfig, *, only: list[str] | None = None, dry_r
     start, load_start, times = time.time(), load_average(), []
     total = len(STEP_BUILDERS) + 1
     for index, builder in enumerate(STEP_BUILDERS, start=1):
-        step = builder(ctx)
-        if step is None:
-            continue
-        if only and step.name not in only:
-            _reuse_outputs_of_skipped(step, ctx)
-            continue
-        if (took := run_step(step, ctx, index=index, total=total)) is not None:
-            times.append(took)
+        for step in built_steps(builder, ctx):
+            if only and step.key not in only:
+                _reuse_outputs_of_skipped(step, ctx)
+                continue
+            if (took := run_step(step, ctx, index=index, total=total)) is not None:
+                times.append(took)
     if dry_run:
         print("\n(dry run: nothing was run)")
         return ctx
@@ -188,5 +224,4 @@ def _reuse_outputs_of_skipped(step: Step, ctx: PipelineContext) -> None:
     """A step left out by --only still hands on what it produced before (the network)."""
     record = read_record(ctx.outdir, step.name)
     if record is not None:
-        ctx.produced[step.name] = record.produced
-        ctx.network = record.produced.get("network", ctx.network)
+        _hand_on(ctx, step.name, record.produced)

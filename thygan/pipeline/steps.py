@@ -1,29 +1,37 @@
 """The pipeline's steps: each an ordinary ``thygan`` command line, built from the pipeline file.
 
 A step is built when its turn comes, because later steps name what earlier ones produced (the
-trained network). In a dry run the network is a placeholder. The order is the workflow's: tiles,
-splits, GAN data, GAN training, its FID and class grid, the classifier comparison, the domain gap.
+trained networks). In a dry run those are placeholders. This module holds what every step shares
+(``Step``, ``PipelineContext`` and its ``{placeholders}``) and the GAN and classifier steps; the
+translation and segmentation steps are in ``translation_steps`` and ``segmentation_steps``, the
+order of all of them in ``workflow``.
 """
 
 import json
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from thygan.bundled import bundled_path
+from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.config import PipelineConfig
 from thygan.sources.recipe import recipe_name
 
 NETWORK_PLACEHOLDER = "<network picked after gan-train>"
+SAMPLE_SLIDE = "CMU-1-Small-Region.svs"  # the bundled H&E slide (data/sample/)
 
 
 @dataclass
 class Step:
-    name: str                  # short key: --only, the records in .pipeline/, the report
+    name: str                  # short key: the records in .pipeline/, the report
     title: str                 # what the step does, for the user
     args: list[str]            # the `thygan` command line, without "thygan"
+    group: str = ""            # the --only name of a family of steps (segment-infer-raw: segment-infer)
+
+    @property
+    def key(self) -> str:
+        return self.group or self.name
 
     def command(self) -> str:
         return "thygan " + " ".join(shlex.quote(a) for a in self.args)
@@ -46,6 +54,9 @@ class PipelineContext:
             return self.outdir / "tiles"
         if dataset.crop_size:
             return self.outdir / "crops"
+        if not dataset.images:
+            raise UserError("pipeline: {tiles} names the dataset's images, but the file sets neither "
+                            "dataset.images nor dataset.sample")
         return Path(dataset.images)
 
     @property
@@ -70,14 +81,42 @@ class PipelineContext:
     def network_arg(self) -> str:
         return self.network or NETWORK_PLACEHOLDER
 
+    def made(self, step: str, given: str | None = None) -> str:
+        """The network an earlier step trained (or ``given`` in the file); before it ran, a placeholder."""
+        return given or self.produced.get(step, {}).get("network") or f"<network trained by {step}>"
+
     def placeholders(self) -> dict[str, str]:
-        """Names a pipeline file may use in domain-gap sets and recipes: {tiles}, {network}, ..."""
-        return {"outdir": str(self.outdir), "tiles": str(self.tiles), "network": self.network_arg,
-                "ihc": str(self.outdir / "ihc_tiles"), "images": str(self.config.dataset.images or self.tiles),
-                "gan_data": str(self.gan_data)}
+        """Names a pipeline file may use in sets, folders and recipes: {tiles}, {network}, {translated}, ..."""
+        config, out = self.config, self.outdir
+        dataset = config.dataset
+        has_images = dataset.sample is not None or bool(dataset.images)
+        tiles = str(self.tiles) if has_images else "{tiles}"
+        return {"outdir": str(out), "tiles": tiles, "network": self.network_arg,
+                "ihc": str(out / "ihc_tiles"), "images": str(dataset.images or tiles),
+                "gan_data": str(self.gan_data), "slide": str(bundled_path("sample") / SAMPLE_SLIDE),
+                "pseudo_labels": str(out / "pseudo_labels"),
+                "mask_generator": self.made("masks-train", config.mask_translation and config.mask_translation.network),
+                "mask_translated": str(out / "mask_translation" / "translated"),
+                "translator": self.made("translate-train", config.translation and config.translation.network),
+                "translated": str(out / "translation" / "translated"),
+                "segment_model": self.made("segment-train", config.segmentation and config.segmentation.model)}
+
+    def fill(self, text: str, where: str) -> str:
+        """``text`` with its {placeholders} replaced; an unknown one is a one-line error naming ``where``."""
+        if "{" not in text:
+            return text
+        values = self.placeholders()
+        try:
+            filled = text.format(**values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise UserError(f"pipeline: {where}: unknown placeholder {exc} in {text!r} (known: "
+                            f"{', '.join('{' + name + '}' for name in values)})") from None
+        if "{tiles}" in filled:
+            self.tiles  # noqa: B018 - raises the one-line error: no dataset images to name
+        return filled
 
 
-def _flag(name: str, value) -> list[str]:
+def flag(name: str, value) -> list[str]:
     return [] if value is None else [f"--{name}={value}"]
 
 
@@ -86,7 +125,7 @@ def tiles_step(ctx: PipelineContext) -> Step | None:
     if dataset.sample is not None:
         sample, sample_dir = dataset.sample, bundled_path("sample")
         return Step("tiles", "Tile the bundled H&E slide by its region annotations (regions = pseudo-patients)",
-                    ["sample-tiles", f"--slide={sample_dir / 'CMU-1-Small-Region.svs'}",
+                    ["sample-tiles", f"--slide={sample_dir / SAMPLE_SLIDE}",
                      f"--annotations={sample_dir / 'annotations.geojson'}", f"--tile={sample.tile}",
                      f"--magnification={sample.magnification:g}", f"--dest={ctx.tiles}"])
     if dataset.crop_size:
@@ -120,7 +159,7 @@ def gan_data_step(ctx: PipelineContext) -> Step | None:
     size = ctx.config.dataset.resolution
     return Step("gan-data", "Pack the labelled images into a GAN dataset (StyleGAN2-ADA layout)",
                 ["dataset-tool", f"--source={ctx.tiles}", f"--dest={ctx.gan_data}",
-                 *_flag("width", size), *_flag("height", size)])
+                 *flag("width", size), *flag("height", size)])
 
 
 def gan_train_step(ctx: PipelineContext) -> Step | None:
@@ -130,7 +169,7 @@ def gan_train_step(ctx: PipelineContext) -> Step | None:
     return Step("gan-train", f"Train a conditional StyleGAN2-ADA ({gan.cfg}, {gan.kimg:g} kimg)",
                 ["train", f"--outdir={ctx.outdir / 'gan'}", f"--data={ctx.gan_data}", f"--cfg={gan.cfg}", "--cond=1",
                  f"--mirror={int(gan.mirror)}", f"--kimg={gan.kimg:g}", f"--gpus={gan.gpus}",
-                 f"--metrics={gan.metrics}", *_flag("tick", None if gan.tick is None else f"{gan.tick:g}"),
+                 f"--metrics={gan.metrics}", *flag("tick", None if gan.tick is None else f"{gan.tick:g}"),
                  f"--snap={gan.snap}",
                  f"--device={ctx.config.device}", *gan.extra])
 
@@ -152,21 +191,41 @@ def gan_grid_step(ctx: PipelineContext) -> Step | None:
                  "--grid", "--overwrite", f"--outdir={ctx.outdir / 'generated'}", f"--device={ctx.config.device}"])
 
 
-def recipe_paths(ctx: PipelineContext) -> list[str]:
-    """The recipes as dlc-cv takes them; inline ones are written to OUTDIR/recipes/NAME.json."""
+def _filled(ctx: PipelineContext, value, where: str):
+    """Every string inside a recipe mapping with its {placeholders} replaced."""
+    if isinstance(value, str):
+        return ctx.fill(value, where)
+    if isinstance(value, dict):
+        return {key: _filled(ctx, item, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(ctx, item, where) for item in value]
+    return value
+
+
+def recipe_files(ctx: PipelineContext, recipes: list, folder: Path, where: str, *,
+                 network: str | None = None) -> list[str]:
+    """Recipes as the commands take them: files and 'none' as given (placeholders filled), inline ones
+    written to FOLDER/NAME.json (not in a dry run), their ``network`` defaulting to ``network``."""
     paths = []
-    for recipe in ctx.config.classifier.recipes:
+    for recipe in recipes:
         if isinstance(recipe, str):
-            paths.append(recipe.format(**ctx.placeholders()) if "{" in recipe else recipe)
+            paths.append(ctx.fill(recipe, where))
             continue
-        body = {key: value for key, value in recipe.items() if key != "name"}
-        body.setdefault("network", ctx.network_arg)
-        path = ctx.outdir / "recipes" / f"{recipe['name']}.json"
+        body = _filled(ctx, {key: value for key, value in recipe.items() if key != "name"}, where)
+        if network is not None:
+            body.setdefault("network", network)
+        path = folder / f"{recipe['name']}.json"
         if not ctx.dry_run:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(body, indent=2) + "\n")
         paths.append(str(path))
     return paths
+
+
+def recipe_paths(ctx: PipelineContext) -> list[str]:
+    """The recipes as dlc-cv takes them; inline ones are written to OUTDIR/recipes/NAME.json."""
+    return recipe_files(ctx, ctx.config.classifier.recipes, ctx.outdir / "recipes", "classifier.recipes",
+                        network=ctx.network_arg)
 
 
 def classifier_step(ctx: PipelineContext) -> Step | None:
@@ -175,15 +234,15 @@ def classifier_step(ctx: PipelineContext) -> Step | None:
         return None
     recipes = recipe_paths(ctx)
     network = [f"--gan_network={ctx.network}"] if ctx.network and any(r != "none" for r in recipes) else []
-    external = [*_flag("ext_labels", cls.ext_labels), *_flag("ext_src_dir", cls.ext_src_dir),
-                *_flag("ext_split", cls.ext_split)]
+    external = [*flag("ext_labels", cls.ext_labels), *flag("ext_src_dir", cls.ext_src_dir),
+                *flag("ext_split", cls.ext_split)]
     if external:
         external.append(f"--ext_name={cls.ext_name}")
     names = ", ".join(map(recipe_name, recipes))
     return Step("classifier", f"Train and evaluate the classifier on every fold: {names}",
                 ["dlc-cv", f"--src_dir={ctx.classifier_images}", f"--labels={ctx.labels}",
                  f"--split_dir={ctx.split_dir}", f"--out_dir={ctx.outdir / 'classifier'}",
-                 f"--recipes={','.join(recipes)}", *_flag("folds", cls.folds), *network,
+                 f"--recipes={','.join(recipes)}", *flag("folds", cls.folds), *network,
                  f"--model_type={cls.model_type}", f"--epochs={cls.epochs}", f"--batch_size={cls.batch_size}",
                  f"--lr={cls.lr:g}", f"--crop_size={cls.crop_size}", f"--workers={cls.workers}",
                  f"--device={ctx.config.device}", *external, *cls.extra])
@@ -193,18 +252,8 @@ def domain_gap_step(ctx: PipelineContext) -> Step | None:
     gap = ctx.config.domain_gap
     if gap is None:
         return None
-    values = ctx.placeholders()
-    sets = [f"--set={spec.format(**values)}" for spec in gap.sets]
-    unions = [f"--union={spec.format(**values)}" for spec in gap.unions]
+    sets = [f"--set={ctx.fill(spec, 'domain_gap.sets')}" for spec in gap.sets]
+    unions = [f"--union={ctx.fill(spec, 'domain_gap.unions')}" for spec in gap.unions]
     return Step("domain-gap", f"Domain gap between the image sets ({gap.extractor} features, UMAP)",
                 ["domain-gap", *sets, *unions, f"--extractor={gap.extractor}", f"--outdir={ctx.outdir / 'domain_gap'}",
                  f"--device={ctx.config.device}", *gap.extra])
-
-
-# The workflow, in order. Each builder returns None where the pipeline file leaves its step out.
-STEP_BUILDERS: list[Callable[[PipelineContext], Step | None]] = [
-    tiles_step, external_tiles_step, splits_step, gan_data_step, gan_train_step, gan_fid_step, gan_grid_step,
-    classifier_step, domain_gap_step,
-]
-STEP_NAMES = ["tiles", "external-tiles", "splits", "gan-data", "gan-train", "gan-fid", "gan-grid", "classifier",
-              "domain-gap", "report"]

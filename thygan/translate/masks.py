@@ -7,7 +7,8 @@ nucleus type), as HoVer-Net's ``inst_map``/``type_map``. Files read:
 - ``.npz``: ``inst_map`` plus ``inst_type`` (type of instance k at index k-1, HoVer-Net's .mat fields)
   or ``type_map``.
 - ``.npy``: PanNuke's [H, W, 6] masks: channels 0-4 hold per-type instance ids (type = channel + 1,
-  PanNuke ids 1 neoplastic .. 5 epithelial), channel 5 is background.
+  PanNuke ids 1 neoplastic .. 5 epithelial), channel 5 is background; or an [H, W] instance map (the
+  ``Labels/`` of ``thygan segment pseudo-labels``), every nucleus of type 1.
 
 The generator sees T + 2 channels in [-1, 1]: the one-hot type map (background and T types) and the
 instance contours, so touching nuclei of one type stay separate (the PanNuke mask -> H&E pix2pix of
@@ -102,7 +103,11 @@ def read_mask(path: str | Path, num_types: int) -> NucleusMask:
                                     f"got mode {image.mode}")
                 return from_type_map(np.asarray(image), num_types, where)
         if suffix == ".npy":
-            return from_pannuke(np.load(path, allow_pickle=False), num_types, where)
+            array = np.load(path, allow_pickle=False)
+            if array.ndim == 2:  # an untyped instance map: one nucleus type
+                inst = array.astype(np.int32)
+                return NucleusMask(inst, {int(k): 1 for k in np.unique(inst) if k > 0})
+            return from_pannuke(array, num_types, where)
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 if "inst_map" in z and "inst_type" in z:
