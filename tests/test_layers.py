@@ -26,7 +26,8 @@ LAYERS = [
     ["thygan.metrics"],                               # image-quality metrics
     ["thygan.stylegan", "thygan.translate", "thygan.segment"],  # models: networks, training, sampling, prediction
     ["thygan.sources"],                               # synthetic sources (recipes) drawn from those models
-    ["thygan.classify", "thygan.segment.synthetic", "thygan.segment.training_loop"],  # training on sources
+    ["thygan.classify", "thygan.segment.synthetic", "thygan.segment.training_loop",   # training on sources
+     "thygan.segment.cv"],
     ["thygan.gap"],                                   # domain-gap analysis (a classifier can be its extractor)
     ["thygan.viz"],                                   # drawing
     ["thygan.pipeline"],                              # the workflow over the commands
@@ -38,6 +39,8 @@ LAYERS = [
 SIBLING_IMPORTS: dict[tuple[str, str], str] = {
     ("thygan.segment.training_loop", "thygan.segment.synthetic"):
         "the HoVer-Net loop appends a segmentation recipe's pairs to its real samples",
+    ("thygan.segment.cv", "thygan.segment.training_loop"): "segment-cv trains one HoVer-Net per fold and recipe",
+    ("thygan.segment.cv", "thygan.segment.synthetic"): "segment-cv checks every recipe before the first training",
 }
 
 # Third-party limits of the bottom layers, as STYLE.md states them.

@@ -24,6 +24,7 @@ COMMANDS = {
     "dlc-eval": "thygan.cli.dlc_eval:dlc_eval_command",
     "dlc-cv": "thygan.cli.dlc_cv:dlc_cv_command",
     "segment": "thygan.cli.segment:segment_command",
+    "segment-cv": "thygan.cli.segment_cv:segment_cv_command",
     "translate": "thygan.cli.translate:translate_command",
 }
 

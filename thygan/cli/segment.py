@@ -83,6 +83,63 @@ def _load(model_path, mode, nr_types, type_info, device):
     return net, input_size, output_size, info, device
 
 
+def _blocks(ctx, param, value):
+    try:
+        parts = [int(b) for b in str(value).split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4 or min(parts) < 1:
+        raise click.BadParameter(f"expected four integers like 3,4,6,3, got {value!r}")
+    return parts
+
+
+recipe_cache_option = click.option(
+    "--recipe-cache", metavar="DIR", type=click.Path(file_okay=False), default=None,
+    help="Content-keyed cache of the recipe's pairs, shared by runs. Default: OUTDIR/synthetic_cache.")
+
+
+def hovernet_training_options(function):
+    """The network and schedule options of `segment train` (--mode ... --device), shared with `segment-cv`."""
+    options = [
+        click.option("--mode", type=click.Choice(["original", "fast"]), default="original", show_default=True,
+                     help="original: 270 -> 80 px (CoNSeP, Kumar, CPM-17); fast: 256 -> 164 px (PanNuke, MoNuSAC)."),
+        click.option("--nr-types", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+                     help="Nucleus types including background (CoNSeP merged: 5, PanNuke: 6); 0 = segmentation only."),
+        click.option("--type-map", metavar="MAP", default=None,
+                     help="Renumber type ids on reading: 'consep' (hover_net's merge {3,4}->3, {5,6,7}->4, with "
+                          "--nr-types=5) or pairs like 4=3,5=4."),
+        click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+                     metavar="X", help="Channel multiplier; below 1 a narrow network for CPUs (e.g. 0.375)."),
+        click.option("--blocks", default="3,4,6,3", show_default=True, callback=_blocks, metavar="N,N,N,N",
+                     help="Residual units per encoder group (1,1,1,1 for a quick CPU model)."),
+        click.option("--input-size", type=click.IntRange(min=32), default=None, metavar="PX",
+                     help="Input window side. Default: 270 (original) or 256 (fast)."),
+        click.option("--epochs", default="50,50", show_default=True, callback=_int_pair, metavar="N1,N2",
+                     help="Epochs of phase 1 (encoder frozen) and phase 2 (all layers)."),
+        click.option("--batch", default="16,4", show_default=True, callback=_int_pair, metavar="B1,B2",
+                     help="Batch size in phase 1 and phase 2."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True, metavar="LR",
+                     help="Adam learning rate at the start of each phase."),
+        click.option("--lr-step", type=click.IntRange(min=1), default=25, show_default=True, metavar="EPOCHS",
+                     help="Epochs between 10x learning-rate decays within a phase."),
+        click.option("--patches-per-epoch", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Random training windows per epoch. Default: one per output-size cell of the images."),
+        click.option("--pretrained", metavar="FILE", type=click.Path(dir_okay=False, exists=True),
+                     help="ImageNet ResNet-50 encoder weights (a local file; nothing is downloaded)."),
+        click.option("--pretrained-layout", type=click.Choice(["preact", "torchvision"]), default="preact",
+                     show_default=True, help="preact: hover_net's ImageNet-ResNet50-Preact_pytorch.tar."),
+        click.option("--seed", type=click.IntRange(min=0), default=10, show_default=True, metavar="INT",
+                     help="Random seed."),
+        click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+                     help="Data loader processes."),
+        click.option("--device", default="auto", show_default=True, metavar="DEV",
+                     help="'auto', 'cpu', 'cuda', 'cuda:N'."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @click.group(name="segment", context_settings=CONTEXT)
 def segment_command():
     """HoVer-Net nucleus segmentation on MONAI: train, infer, score, make pseudo-labels."""
@@ -99,47 +156,16 @@ segment_command.add_command(compare_command)
 @click.option("--outdir", default="runs-segment", show_default=True, metavar="DIR", type=click.Path(file_okay=False),
               help="Parent folder of the numbered run folders.")
 @click.option("--name", default="hovernet", show_default=True, metavar="TEXT", help="Run folder suffix.")
-@click.option("--mode", type=click.Choice(["original", "fast"]), default="original", show_default=True,
-              help="original: 270 -> 80 px (CoNSeP, Kumar, CPM-17); fast: 256 -> 164 px (PanNuke, MoNuSAC).")
-@click.option("--nr-types", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Nucleus types including background (CoNSeP merged: 5, PanNuke: 6); 0 = segmentation only.")
-@click.option("--type-map", metavar="MAP", default=None,
-              help="Renumber type ids on reading: 'consep' (hover_net's merge {3,4}->3, {5,6,7}->4, with "
-                   "--nr-types=5) or pairs like 4=3,5=4.")
-@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              metavar="X", help="Channel multiplier; below 1 a narrow network for CPUs (e.g. 0.375).")
-@click.option("--blocks", default="3,4,6,3", show_default=True, metavar="N,N,N,N",
-              help="Residual units per encoder group (1,1,1,1 for a quick CPU model).")
-@click.option("--input-size", type=click.IntRange(min=32), default=None, metavar="PX",
-              help="Input window side. Default: 270 (original) or 256 (fast).")
-@click.option("--epochs", default="50,50", show_default=True, callback=_int_pair, metavar="N1,N2",
-              help="Epochs of phase 1 (encoder frozen) and phase 2 (all layers).")
-@click.option("--batch", default="16,4", show_default=True, callback=_int_pair, metavar="B1,B2",
-              help="Batch size in phase 1 and phase 2.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True, metavar="LR",
-              help="Adam learning rate at the start of each phase.")
-@click.option("--lr-step", type=click.IntRange(min=1), default=25, show_default=True, metavar="EPOCHS",
-              help="Epochs between 10x learning-rate decays within a phase.")
-@click.option("--patches-per-epoch", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Random training windows per epoch. Default: one per output-size cell of the images.")
-@click.option("--pretrained", metavar="FILE", type=click.Path(dir_okay=False, exists=True),
-              help="ImageNet ResNet-50 encoder weights (a local file; nothing is downloaded).")
-@click.option("--pretrained-layout", type=click.Choice(["preact", "torchvision"]), default="preact",
-              show_default=True, help="preact: hover_net's ImageNet-ResNet50-Preact_pytorch.tar.")
+@hovernet_training_options
 @click.option("--type-info", type=click.Path(dir_okay=False, exists=True), metavar="JSON",
               help="type_info.json for the overlay colours.")
-@click.option("--seed", type=click.IntRange(min=0), default=10, show_default=True, metavar="INT", help="Random seed.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Data loader processes.")
-@click.option("--device", default="auto", show_default=True, metavar="DEV", help="'auto', 'cpu', 'cuda', 'cuda:N'.")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Processes to spawn, one per GPU (gloo on CPU); the global --batch is split over them. "
                    "Under torchrun leave it at 1: torchrun starts the processes.")
 @click.option("--recipe", metavar="JSON", default=None,
               help="Segmentation recipe: synthetic image + mask pairs (pix2pix_masks, translated, pseudo_labelled "
                    "sources) added to --data; see README, Segmentation recipes. Default: real images only.")
-@click.option("--recipe-cache", metavar="DIR", type=click.Path(file_okay=False), default=None,
-              help="Content-keyed cache of the recipe's pairs, shared by runs. Default: OUTDIR/synthetic_cache.")
+@recipe_cache_option
 @click.option("--msge-kernel", type=click.Choice(["reference", "monai"]), default="reference", show_default=True,
               help="Gradient kernels of the HV loss's MSGE term: reference = hover_net's unnormalised 5x5 "
                    "(its loss scale), monai = MONAI's normalised Sobel (~1/144 of it). Resumed runs keep theirs.")
@@ -149,7 +175,7 @@ segment_command.add_command(compare_command)
               help="Stop after N epochs of this call (the run stays resumable).")
 @click.option("-n", "--dry-run", is_flag=True, help="Read the data and print the resolved options; train nothing.")
 def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, blocks, input_size, epochs, batch, lr,
-                  lr_step, patches_per_epoch, pretrained, pretrained_layout, type_info, seed, workers, device, gpus,
+                  lr_step, patches_per_epoch, pretrained, pretrained_layout, seed, workers, device, type_info, gpus,
                   recipe, recipe_cache, msge_kernel, resume, stop_after_epochs, dry_run):
     """Train HoVer-Net in the reference's two phases (replaces hover_net's config.py + run_train.py).
 
@@ -175,12 +201,8 @@ def train_command(data, valid, outdir, name, mode, nr_types, type_map, width, bl
         return
     if not data:
         raise UserError("--data: required (or --resume RUN_DIR)")
-    try:
-        block_list = [int(b) for b in blocks.split(",")]
-    except ValueError:
-        raise UserError(f"--blocks: expected four integers like 3,4,6,3, got {blocks!r}") from None
     opts = SegmentOptions(data=data, valid=valid, outdir=outdir, name=name, mode=mode, nr_types=nr_types,
-                          type_map=type_map, width=width, blocks=block_list, input_size=input_size, epochs=epochs,
+                          type_map=type_map, width=width, blocks=blocks, input_size=input_size, epochs=epochs,
                           batch=batch, lr=lr,
                           lr_step=lr_step, patches_per_epoch=patches_per_epoch, pretrained=pretrained,
                           pretrained_layout=pretrained_layout, type_info=type_info, seed=seed, workers=workers,

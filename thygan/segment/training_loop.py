@@ -37,6 +37,7 @@ from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.checkpoint import load_checkpoint, save_checkpoint
 from thygan.segment.data import parse_type_map, read_dataset
+from thygan.segment.folds import fold_names, select
 from thygan.segment.loss import MSGE_KERNELS, hovernet_loss
 from thygan.segment.networks import MODES, NETWORKS, HoVerNet
 from thygan.segment.overlay import draw_overlay, read_type_info
@@ -78,6 +79,7 @@ class SegmentOptions:
     overlay_images: int = 2             # images drawn in each epoch's overlay PNG
     recipe: str | None = None           # segmentation recipe JSON: synthetic image + mask pairs added to data
     recipe_cache: str | None = None     # the recipe's content-keyed cache; None = {outdir}/synthetic_cache
+    train_fold: str | None = None       # fold file (thygan.segment.folds): train on its 'train' images of data only
     msge_kernel: str = "reference"      # HV gradient kernels of the MSGE loss term: 'reference' or 'monai'
 
     @classmethod
@@ -182,6 +184,8 @@ def training_loop(opts: SegmentOptions, *, run_dir: str | Path | None = None, st
         device = torch.device("cuda", proc.local_rank)
     type_map = parse_type_map(opts.type_map)
     samples = read_dataset(opts.data, nr_types=opts.nr_types, type_map=type_map)  # bad data: no run folder
+    if opts.train_fold:
+        samples = select(samples, fold_names(opts.train_fold), where=opts.train_fold)
     recipe_lines: list[str] = []  # the per-source counts, for log.txt once the run folder exists
     if opts.recipe:
         from thygan.segment.synthetic import synthetic_samples
