@@ -1,5 +1,6 @@
 """`thygan segment compare`: counts, areas and tests against hand computations and scipy; pairing; errors."""
 
+import csv
 import json
 
 import numpy as np
@@ -156,3 +157,52 @@ def test_cli_bad_input_is_one_line(tmp_path, two_sets):
     one_line_error(run(cli, ["segment", "compare", f"--set=a={raw}", f"--true={tmp_path / 'none'}",
                              f"--outdir={out}"]), "--true", "no such folder")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_infer_twice_then_compare(tmp_path):
+    """The chain on real inference outputs: a tiny random HoVer-Net on two tiles and their colour-inverted
+    copies (standing in for translated tiles); compare reads what infer wrote. The NP head is biased to
+    'nucleus everywhere' so the random HV maps cut each tile into some instances (a random NP finds none)."""
+    import torch
+
+    from tests.segment.conftest import TINY, disk_instances, render
+    from thygan.io.checkpoint import save_checkpoint
+    from thygan.segment.networks import NETWORKS, HoVerNet
+
+    torch.manual_seed(0)
+    net = HoVerNet(nr_types=3, **TINY)
+    with torch.no_grad():
+        head = net.nucleus_prediction.output_features.decoderblock4.conv
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([-4.0, 4.0]))
+    model = tmp_path / "model" / "hovernet-snapshot-000001"
+    save_checkpoint(model, networks={"net": net}, registry=NETWORKS, extra={"input_size": 128})
+    model = model.with_suffix(".safetensors")
+    raw, fake = tmp_path / "raw", tmp_path / "fake"
+    raw.mkdir()
+    fake.mkdir()
+    for k in range(2):
+        tile = render(disk_instances(40, [(10, 10), (28, 25)], radius=6), seed=k)
+        Image.fromarray(tile).save(raw / f"t{k}.png")
+        Image.fromarray(255 - tile).save(fake / f"t{k}.png")
+    run = CliRunner().invoke
+    for folder in (raw, fake):
+        result = run(cli, ["segment", "infer", "tile", f"--model={model}", f"--input-dir={folder}",
+                           f"--output-dir={folder}_seg", "--device=cpu", "--no-save-qupath"])
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "cmp"
+    result = run(cli, ["segment", "compare", f"--set=IHC={raw}_seg", f"--set=IHC->H&E={fake}_seg", f"--outdir={out}"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "compare.csv").open()))
+    assert [(r["set"], r["image"]) for r in rows] == [("IHC", "t0"), ("IHC", "t1"), ("IHC->H&E", "t0"),
+                                                      ("IHC->H&E", "t1")]
+    for r in rows:
+        folder = tmp_path / ("raw_seg" if r["set"] == "IHC" else "fake_seg")
+        nuc = json.loads((folder / "json" / f"{r['image']}.json").read_text())["nuc"]
+        inst = scipy.io.loadmat(folder / "mat" / f"{r['image']}.mat")["inst_map"]
+        assert int(r["nuclei"]) == len(nuc) == sum(int(v) for k, v in r.items() if k.startswith("type_"))
+        if nuc:
+            assert float(r["area_mean_px"]) == pytest.approx(np.mean([(inst == int(i)).sum() for i in nuc]), abs=0.005)
+    assert sum(int(r["nuclei"]) for r in rows) > 0
+    assert (out / "examples.png").is_file() and "## Between sets" in (out / "compare.md").read_text()

@@ -69,6 +69,8 @@ def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None
             ax.hist(np.clip(areas, 0, bins[-1]), bins=bins, histtype="step", linewidth=2, color=colour, density=True,
                     label=f"{s.name} (n={len(areas)}, median {np.median(areas):.0f})")
             ax.axvline(np.median(areas), color=colour, linestyle="--", linewidth=1)
+        else:  # still in the legend: a set without nuclei is a finding
+            ax.plot([], [], color=colour, linewidth=2, label=f"{s.name} (no nuclei)")
     ax.set(xlabel="area (px)", ylabel="density")
     _title(ax, "Nucleus area (inst_map pixels; last bin: 99th pct and above)",
            [f"KS {r['b']} vs {r['a']}: D {_num(r['ks']['D'], 2)}, p {_num(r['ks']['p'])}" for r in result.pairs])
