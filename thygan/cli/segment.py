@@ -24,6 +24,17 @@ def _int_pair(ctx, param, value):
     return parts
 
 
+def _with_options(function, options: list):
+    """``function`` decorated by ``options``, listed in --help order."""
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+device_option = click.option("--device", default="auto", show_default=True, metavar="DEV",
+                             help="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+
+
 def model_options(function):
     """--model / --mode / --nr-types / --type-info / --batch-size / --device, shared by the infer commands."""
     options = [
@@ -38,12 +49,9 @@ def model_options(function):
                      help="type_info.json {id: [name, [r, g, b]]}. Default: PanNuke's for 6 types, else 'hot'."),
         click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
                      help="Windows per forward pass."),
-        click.option("--device", default="auto", show_default=True, metavar="DEV",
-                     help="'auto', 'cpu', 'cuda' or 'cuda:N'."),
+        device_option,
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(function, options)
 
 
 def _overlap(ctx, param, value):
@@ -65,9 +73,7 @@ def window_options(function):
         click.option("--blend", type=click.Choice(["gaussian", "constant"]), default="gaussian", show_default=True,
                      help="Weights of overlapping windows: gaussian (falling off towards a window's edge) or equal."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(function, options)
 
 
 def _load(model_path, mode, nr_types, type_info, device):
@@ -132,12 +138,9 @@ def hovernet_training_options(function):
                      help="Random seed."),
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
                      help="Data loader processes."),
-        click.option("--device", default="auto", show_default=True, metavar="DEV",
-                     help="'auto', 'cpu', 'cuda', 'cuda:N'."),
+        device_option,
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(function, options)
 
 
 @click.group(name="segment", context_settings=CONTEXT)
