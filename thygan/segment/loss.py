@@ -12,6 +12,10 @@ channels) and MSE terms as the reference does; two things differ, handled here:
   MONAI's and weighs that much more against the other terms) and zero-pads. Hence our own ``msge``,
   used in MONAI's loss in place of its gradient term (``msge_kernel='reference'``, the default). The
   MONAI kernel stays selectable ('monai') so that runs started with it resume unchanged.
+
+The orientation follows the paper (the horizontal map differentiated along x, the vertical along y).
+Whether the reference's own kernel construction (``torch.meshgrid`` with its default 'ij' indexing)
+puts the x offsets along the columns as here could not be checked against its code offline.
 """
 
 import torch
