@@ -196,6 +196,13 @@ def test_dry_run_prints_the_plan(tmp_path, recipe):
     assert result.output.count("train 4 images (2 groups), test 2 images (1 groups)") == 3
     assert "recipe mix: " in result.output and "synthetic pairs per fold 2, 2, 2" in result.output
     assert "6 trainings of 1+1 epochs" in result.output and not (tmp_path / "out").exists()
+    assert "warning" not in result.output
+    inside = json.loads(recipe.read_text())                 # a recipe translating --data itself: warned
+    inside["sources"][0]["data"] = str(tmp_path / "data")
+    recipe.write_text(json.dumps(inside))
+    result = run(["segment-cv", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "out"), "--folds", "3",
+                  "--recipes", f"none,{recipe}", *TINY_FLAGS, "-n"])
+    assert result.exit_code == 0 and "warning: " in result.output and "reads its 'data' from --data" in result.output
 
 
 @pytest.mark.slow

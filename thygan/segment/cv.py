@@ -54,6 +54,7 @@ class Plan:
     planned: dict[str, list[int]]        # recipe name -> synthetic pairs added in each fold
     external: ExternalSet | None
     external_samples: list[Sample] | None
+    warnings: list[str] = dataclasses.field(default_factory=list)  # printed with the plan
 
     def describe(self) -> str:
         """The dry run's lines: folds, sizes, recipes and what each recipe plans."""
@@ -76,7 +77,7 @@ class Plan:
         lines.append(f"{len(self.recipes) * len(self.folds)} trainings of {epochs} epochs "
                      f"({self.base.mode}, width {self.base.width}, blocks {self.base.blocks}, "
                      f"input {self.base.input_size} px, nr_types {self.base.nr_types})")
-        return "\n".join(lines)
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
 
 
 def _check_recipe(recipe: str, real_count: int) -> int:
@@ -85,6 +86,25 @@ def _check_recipe(recipe: str, real_count: int) -> int:
     except UserError as exc:
         raise UserError(f"--recipes: {str(exc).removeprefix('--recipe: ')}") from None
     return sum(checked[1].values()) if checked else 0
+
+
+def _reads_data(recipe: str, data: str) -> list[str]:
+    """Warnings for sources whose input folder is --data or inside it: their pairs come from every fold's
+    held-out images too, so the comparison would train on what it tests (pairs.find_folder resolves them)."""
+    from thygan.sources import pairs
+    from thygan.sources.recipe import read_recipe
+
+    root = Path(data).resolve()
+    found = []
+    for index, source in enumerate(read_recipe(recipe).sources):
+        for key in ("data", "masks", "images"):
+            value = getattr(source, key, None)
+            if isinstance(value, str):
+                folder = pairs.find_folder(value, source.context, key).resolve()
+                if folder == root or root in folder.parents:
+                    found.append(f"{recipe}: source {index + 1} reads its '{key}' from --data {data}: its pairs "
+                                 f"include the held-out images of every fold (use training images only)")
+    return found
 
 
 def plan_cv(base: SegmentOptions, *, folds: int, recipes: list[str], external: ExternalSet | None = None) -> Plan:
@@ -112,7 +132,8 @@ def plan_cv(base: SegmentOptions, *, folds: int, recipes: list[str], external: E
             external_samples = read_dataset(external.data, nr_types=base.nr_types, type_map=type_map)
         except UserError as exc:
             raise UserError(f"--external: {exc}") from None
-    return Plan(base, samples, records, list(recipes), planned, external, external_samples)
+    warnings = [w for r in recipes if not is_no_recipe(r) for w in _reads_data(r, base.data)]
+    return Plan(base, samples, records, list(recipes), planned, external, external_samples, warnings)
 
 
 def _train(opts: SegmentOptions, fold_dir: Path, echo: Callable[[str], None], verbose: bool) -> Path:
