@@ -133,7 +133,7 @@ def test_cli_writes_tables_and_pictures_and_scores_labels(tmp_path, two_sets):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.json", "compare.md", "compare.png",
                                                       "examples.png"]
-    record = json.loads((out / "compare.json").read_text())
+    record = json.loads((out / "compare.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert record["truth_means"]["IHC"] == {"dice": 1.0, "aji": 1.0, "pq": 1.0}
     assert record["truth_means"]["IHC->H&E"]["pq"] == 0.0    # its one nucleus overlaps neither at IoU > 0.5
     assert record["pairs"][0]["count"]["mean"] == 0.5         # (1 - 2 + 3 - 1) / 2
@@ -154,6 +154,12 @@ def test_cli_bad_input_is_one_line(tmp_path, two_sets):
     one_line_error(run(cli, ["segment", "compare", f"--set=a={raw}", f"--set=b={tmp_path}", f"--outdir={out}"]),
                    "--set b=", "no json/ folder")
     one_line_error(run(cli, ["segment", "compare", f"--set={raw}", f"--outdir={out}"]), "--set", "NAME=DIR")
+    one_line_error(run(cli, ["segment", "compare", f"--set=a={raw}", f"--set=a={raw}", f"--outdir={out}"]),
+                   "names must differ")
+    no_mat = write_output(tmp_path / "no_mat", {"a": (blocks(16, [(0, 0, 3, 3)]), {1: 1})})
+    (no_mat / "mat" / "a.mat").unlink()
+    one_line_error(run(cli, ["segment", "compare", f"--set=a={raw}", f"--set=b={no_mat}", f"--outdir={out}"]),
+                   "a.mat", "nucleus areas")
     one_line_error(run(cli, ["segment", "compare", f"--set=a={raw}", f"--true={tmp_path / 'none'}",
                              f"--outdir={out}"]), "--true", "no such folder")
     assert not out.exists()

@@ -299,6 +299,8 @@ def to_json(result: Comparison) -> str:
     def clean(x):
         if isinstance(x, dict):
             return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
         if isinstance(x, float | np.floating):
             return float(x) if np.isfinite(x) else None
         return x
