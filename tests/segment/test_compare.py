@@ -210,5 +210,7 @@ def test_infer_twice_then_compare(tmp_path):
         assert int(r["nuclei"]) == len(nuc) == sum(int(v) for k, v in r.items() if k.startswith("type_"))
         if nuc:
             assert float(r["area_mean_px"]) == pytest.approx(np.mean([(inst == int(i)).sum() for i in nuc]), abs=0.005)
+        else:
+            assert r["area_mean_px"] == r["area_median_px"] == ""   # undefined: an empty field
     assert sum(int(r["nuclei"]) for r in rows) > 0
     assert (out / "examples.png").is_file() and "## Between sets" in (out / "compare.md").read_text()

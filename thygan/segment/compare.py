@@ -200,8 +200,8 @@ def truth_scores(s: SegmentedSet, true_dir: str | Path) -> dict[str, dict]:
     return {r["name"]: {m: r[m] for m in TRUTH_METRICS} for r in rows if r["name"] in s.images}
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    return "-" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+def _fmt(x: float, digits: int = 2, missing: str = "-") -> str:
+    return missing if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
 def _p(x: float) -> str:
@@ -216,17 +216,17 @@ def _diff(d: dict, digits: int = 2) -> str:
 
 
 def image_rows(result: Comparison) -> list[dict]:
-    """One row per set and image (compare.csv)."""
+    """One row per set and image (compare.csv; an undefined value is an empty field)."""
     rows = []
     for s in result.sets:
         for name, im in sorted(s.images.items()):
             row = {"set": s.name, "image": name, "nuclei": len(im.areas),
-                   "area_mean_px": _fmt(float(im.areas.mean()) if len(im.areas) else np.nan),
-                   "area_median_px": _fmt(float(np.median(im.areas)) if len(im.areas) else np.nan)}
+                   "area_mean_px": _fmt(float(im.areas.mean()) if len(im.areas) else np.nan, missing=""),
+                   "area_median_px": _fmt(float(np.median(im.areas)) if len(im.areas) else np.nan, missing="")}
             row.update({f"type_{n}": int((im.types == t).sum()) for t, n in result.type_names.items()})
             if result.truth is not None:
                 scores = result.truth[s.name].get(name, {})
-                row.update({m: _fmt(scores.get(m, np.nan), 4) for m in TRUTH_METRICS})
+                row.update({m: _fmt(scores.get(m, np.nan), 4, missing="") for m in TRUTH_METRICS})
             rows.append(row)
     return rows
 
