@@ -62,7 +62,7 @@ def test_counts_and_areas_are_inst_map_pixels(two_sets):
     assert (summary["area_q1"], summary["area_q3"]) == (8, 18.5)          # linear interpolation by hand
     assert summary["types"] == {"t1": 1, "t2": 2}
     lines = to_csv(compare_sets([raw], type_info={"1": ["neo", [0, 0, 0]], "2": ["inf", [0, 0, 0]]})).splitlines()
-    assert lines[0] == "set,image,nuclei,area_mean_px,area_median_px,type_neo,type_inf"
+    assert lines[0] == "set,image,nuclei,area_mean_px,area_median_px,n_neo,n_inf"
     assert lines[1:] == ["raw,a,2,18.50,18.50,1,1", "raw,b,1,4.00,4.00,0,1"]
 
 
@@ -207,7 +207,7 @@ def test_infer_twice_then_compare(tmp_path):
         folder = tmp_path / ("raw_seg" if r["set"] == "IHC" else "fake_seg")
         nuc = json.loads((folder / "json" / f"{r['image']}.json").read_text())["nuc"]
         inst = scipy.io.loadmat(folder / "mat" / f"{r['image']}.mat")["inst_map"]
-        assert int(r["nuclei"]) == len(nuc) == sum(int(v) for k, v in r.items() if k.startswith("type_"))
+        assert int(r["nuclei"]) == len(nuc) == sum(int(v) for k, v in r.items() if k.startswith("n_"))
         if nuc:
             assert float(r["area_mean_px"]) == pytest.approx(np.mean([(inst == int(i)).sum() for i in nuc]), abs=0.005)
         else:

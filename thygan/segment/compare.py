@@ -223,7 +223,7 @@ def image_rows(result: Comparison) -> list[dict]:
             row = {"set": s.name, "image": name, "nuclei": len(im.areas),
                    "area_mean_px": _fmt(float(im.areas.mean()) if len(im.areas) else np.nan, missing=""),
                    "area_median_px": _fmt(float(np.median(im.areas)) if len(im.areas) else np.nan, missing="")}
-            row.update({f"type_{n}": int((im.types == t).sum()) for t, n in result.type_names.items()})
+            row.update({"n_" + n.replace(" ", "_"): int((im.types == t).sum()) for t, n in result.type_names.items()})
             if result.truth is not None:
                 scores = result.truth[s.name].get(name, {})
                 row.update({m: _fmt(scores.get(m, np.nan), 4, missing="") for m in TRUTH_METRICS})
