@@ -33,14 +33,18 @@ def _window_outputs(net: HoVerNet, padded: np.ndarray, corners: list[tuple[int, 
     return outs
 
 
+def _typed_prediction(image: np.ndarray, seed: int, **options):
+    """A seeded tiny network with a type branch, and its tiled maps of ``image``."""
+    torch.manual_seed(seed)
+    net = HoVerNet(nr_types=3, **TINY).eval()
+    return net, predict_maps(net, image, input_size=S_IN, output_size=S_OUT, batch_size=3, **options)
+
+
 @pytest.mark.parametrize("blend", ["gaussian", "constant"])
 def test_overlap_zero_places_each_window_output(tile_and_instances, blend):
     """The reference's tiling: every output pixel is the centre output of the one window around it."""
-    image, _ = tile_and_instances
-    image = image[:64, :60]
-    torch.manual_seed(0)
-    net = HoVerNet(nr_types=3, **TINY).eval()
-    maps = predict_maps(net, image, input_size=S_IN, output_size=S_OUT, batch_size=3, blend=blend)
+    image = tile_and_instances[0][:64, :60]
+    net, maps = _typed_prediction(image, 0, blend=blend)
     assert maps.np_prob.shape == (64, 60) and maps.tp.shape == (64, 60)
     padded = np.pad(image, ((MARGIN, MARGIN + 8), (MARGIN, MARGIN + 12), (0, 0)), mode="reflect")
     corners = [(r, c) for r in (0, 36) for c in (0, 36)]
@@ -54,11 +58,8 @@ def test_overlap_zero_places_each_window_output(tile_and_instances, blend):
 @pytest.mark.parametrize("blend", ["constant", "gaussian"])
 def test_overlapping_windows_are_weighted_means(tile_and_instances, blend):
     """overlap 12 (step 24): each pixel is the weighted mean of the windows covering it, summed by hand."""
-    image, _ = tile_and_instances
-    image = image[:60, :56]
-    torch.manual_seed(1)
-    net = HoVerNet(nr_types=3, **TINY).eval()
-    maps = predict_maps(net, image, input_size=S_IN, output_size=S_OUT, overlap=12, blend=blend, batch_size=3)
+    image = tile_and_instances[0][:60, :56]
+    net, maps = _typed_prediction(image, 1, overlap=12, blend=blend)
     starts = [0, 24]  # 36 < 56 < 60 = 24 + 36: two windows per side
     assert window_starts(60, S_OUT, 12) == starts and window_starts(56, S_OUT, 12) == starts
     covered = starts[-1] + S_OUT
