@@ -214,3 +214,13 @@ def test_infer_twice_then_compare(tmp_path):
             assert r["area_mean_px"] == r["area_median_px"] == ""   # undefined: an empty field
     assert sum(int(r["nuclei"]) for r in rows) > 0
     assert (out / "examples.png").is_file() and "## Between sets" in (out / "compare.md").read_text()
+
+
+def test_truth_in_a_labels_subfolder_and_only_segmented_images_scored(tmp_path, two_sets):
+    """--true may be a CoNSeP-style folder (Labels/ inside); a label without a segmented image is ignored."""
+    gt = tmp_path / "gt" / "Labels"
+    gt.mkdir(parents=True)
+    np.save(gt / "b.npy", blocks(16, [(1, 1, 3, 3)]))
+    np.save(gt / "zzz.npy", blocks(16, [(1, 1, 3, 3)]))
+    result = compare_sets([read_set("raw", two_sets[0])], true_dir=tmp_path / "gt")
+    assert result.truth == {"raw": {"b": {"dice": 1.0, "aji": 1.0, "pq": 1.0}}}
