@@ -90,6 +90,8 @@ class PseudoLabelsSection:
     min_tissue: float = 0.5              # skip tiles with less tissue
     limit: int | None = None             # at most this many tiles
     magnification: float | None = None   # whole slides: objective power (default: full resolution)
+    regions: int | None = 4              # group the tiles into this many bands of the image (pseudo-patients:
+                                         # dataset.json meta, which segment-cv's folds keep apart); null = none
 
 
 @dataclass
@@ -283,6 +285,9 @@ def _validate_translation(section: TranslationSection | None, where: str) -> Non
     if not section.network and not section.dataroot and not (section.domain_a and section.domain_b):
         raise UserError(f"{where} needs 'network' (a trained generator), 'dataroot', or 'domain_a' and 'domain_b' "
                         "(the two image folders to learn from)")
+    if section.mask_types and section.translate:
+        raise UserError(f"{where}.translate: translate run paints image folders, not the masks of a mask -> H&E "
+                        "generator (mask_types > 0); leave translate out (the pix2pix_masks recipes use it)")
     if section.metrics and not section.translate:
         raise UserError(f"{where}.metrics scores the translations of 'translate', which is not set "
                         "(set it, or metrics: null)")

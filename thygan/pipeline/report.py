@@ -10,7 +10,7 @@ from pathlib import Path
 from thygan.data.labels import read_labels
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
-from thygan.pipeline.runner import read_records
+from thygan.pipeline.runner import read_record, read_records
 from thygan.pipeline.steps import PipelineContext, Step
 from thygan.runs import read_metric_records
 from thygan.viz.training_run import plot_metric_over_kimg, plot_training_curves, reals_vs_fakes
@@ -26,7 +26,8 @@ def _image(path: Path, report_dir: Path, alt: str) -> str:
 
 def _data_section(ctx: PipelineContext) -> list[str]:
     lines = ["## Data", ""]
-    if ctx.labels.is_file():
+    dataset = ctx.config.dataset
+    if (dataset.sample is not None or dataset.labels) and ctx.labels.is_file():
         table = read_labels(ctx.labels)
         counts: dict[str, int] = {}
         for record in table.records:
@@ -118,6 +119,113 @@ def _classifier_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
     return lines
 
 
+def _ran(ctx: PipelineContext, *names: str) -> bool:
+    """Whether any of these steps finished (in this run or an earlier one)."""
+    return any(read_record(ctx.outdir, name) is not None for name in names)
+
+
+def _montage(files: list[Path], out: Path, *, count: int = 16, cols: int = 8, side: int = 96) -> Path | None:
+    """Up to ``count`` pictures of one size in a grid (small ones enlarged to ``side`` px, nearest)."""
+    import numpy as np
+    import PIL.Image
+
+    from thygan.io.images import image_grid, save_png
+
+    images = []
+    for path in files[:count]:
+        with PIL.Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"))
+        if images and array.shape != images[0].shape:
+            continue
+        images.append(array)
+    if not images:
+        return None
+    zoom = max(1, side // max(images[0].shape[:2]))
+    images = [image.repeat(zoom, 0).repeat(zoom, 1) for image in images]
+    images += [np.full_like(images[0], 255)] * (-len(images) % min(cols, len(images)))
+    cols = min(cols, len(images))
+    stack = np.stack(images).reshape(len(images) // cols, cols, *images[0].shape)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_png(out, image_grid(stack))
+
+
+def _scores_table(summary: dict) -> list[str]:
+    rows = [f"| {key} | {value:.4g} |" for key, value in summary.items()
+            if isinstance(value, float) and key not in ("images",)]
+    return ["| metric | value |", "|---|---|", *rows, ""] if rows else []
+
+
+def _translation_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
+    from thygan.pipeline.translation_steps import MASKS, STAIN
+
+    lines = []
+    for t, heading, intro in [
+        (MASKS, "## Masks -> H&E (pix2pix)", "pix2pix paints nucleus masks as H&E; its generator makes the "
+         "*pix2pix_masks* pairs of the segmentation recipes below."),
+        (STAIN, "## Stain translation", "A translation network between two stains (e.g. CycleGAN IHC -> H&E); its "
+         "output is segmented and measured in the domain gap below."),
+    ]:
+        if not _ran(ctx, f"{t.prefix}-train", f"{t.prefix}-run", f"{t.prefix}-eval"):
+            continue
+        lines += [heading, "", intro, ""]
+        run_dir = ctx.produced.get(f"{t.prefix}-train", {}).get("run_dir")
+        grids = sorted(Path(run_dir).glob("web/images/epoch*.png")) if run_dir else []
+        if grids:
+            lines += [f"**Training grid** after the last epoch (`{run_dir}`; one per epoch in `web/`): each row a "
+                      "fixed training image; columns real A, translated B, reconstructed A, real B, translated A, "
+                      "reconstructed B (CycleGAN) or input, translated, true image (pix2pix). Translations should "
+                      "take the target's colours and keep the input's structures.", "",
+                      _image(grids[-1], report_dir, f"{t.key} training grid"), ""]
+        summary_path = t.folder(ctx) / "eval" / "summary.json"
+        if summary_path.is_file():
+            import json
+
+            summary = json.loads(summary_path.read_text())
+            lines += [f"**Scores** of {summary.get('images', '?')} translated images (`translate eval`): PSNR (dB) and "
+                      "SSIM against the true targets of the same name (higher is better; BCI's convention), FID and "
+                      "KID against the target-domain images (lower is better; small sets bias FID upward, so compare "
+                      "runs only at equal counts).", "", *_scores_table(summary),
+                      "**Evaluation grid** (each row: input | translated | target, where there is one):", "",
+                      _image(t.folder(ctx) / "eval" / "grid.png", report_dir, f"{t.key} evaluation grid"), ""]
+    return lines
+
+
+def _segmentation_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
+    lines = []
+    overlays = sorted((ctx.outdir / "pseudo_labels" / "overlay").glob("*.png"))
+    if _ran(ctx, "pseudo-labels") and overlays:
+        picture = _montage(overlays[::max(1, len(overlays) // 16)], report_dir / "report" / "pseudo_labels.png")
+        lines += ["**Pseudo-labels** (`segment pseudo-labels`; haematoxylin threshold + watershed, *not* ground "
+                  "truth): 16 of the tiles with the outlines the networks below learn from. Scores against them "
+                  "measure agreement with this method only.", "", _image(picture, report_dir, "pseudo-labels"), ""]
+    table = ctx.outdir / "segment_cv" / "comparison.md"
+    if _ran(ctx, "segment-cv") and table.is_file():
+        lines += ["**Recipes compared** (`segment-cv`): HoVer-Net trained on every fold without (`none`) and with each "
+                  "recipe's synthetic image + mask pairs, scored on the fold's held-out images (and the external set): "
+                  "PQ, AJI and Dice (mPQ/bPQ with types) as mean +- sd over folds with 95% intervals; the paired test "
+                  "asks whether a recipe differs from `none` over the folds.", "", table.read_text().strip(), "",
+                  "**The same as a plot**: one bar per recipe and score, whiskers = 95% intervals; a recipe helps "
+                  "where its bar clears `none`'s interval.", "",
+                  _image(ctx.outdir / "segment_cv" / "comparison.png", report_dir, "segment-cv comparison"), ""]
+    run_dir = ctx.produced.get("segment-train", {}).get("run_dir")
+    training = sorted(Path(run_dir).glob("overlay-*.png")) if run_dir else []
+    if training:
+        lines += [f"**The HoVer-Net that segments the sets below** (`{run_dir}`): its predictions on training tiles "
+                  "after the last epoch (columns: image, prediction, labels); outlines should follow the labels'.", "",
+                  _image(training[-1], report_dir, "segmentation training overlay"), ""]
+    compare = ctx.outdir / "segmentation" / "compare"
+    if _ran(ctx, "segment-compare") and (compare / "compare.md").is_file():
+        lines += ["**The sets segmented by one network** (`segment compare`): nuclei per tile, their sizes and types "
+                  "(and scores against labels where given). A translation that helps segmentation brings the "
+                  "translated set's counts and sizes toward what the network finds on its own stain.", "",
+                  (compare / "compare.md").read_text().strip(), "",
+                  "**Distributions** (per set: nuclei per tile, nucleus area, types):", "",
+                  _image(compare / "compare.png", report_dir, "segmentation comparison"), "",
+                  "**Examples** (each row one tile, each column a set, outlines = predicted nuclei):", "",
+                  _image(compare / "examples.png", report_dir, "segmentation examples"), ""]
+    return ["## Nucleus segmentation", "", *lines] if lines else []
+
+
 def _domain_gap_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
     if ctx.config.domain_gap is None:
         return []
@@ -157,6 +265,8 @@ def write_report(ctx: PipelineContext) -> Path:
     lines += _data_section(ctx)
     lines += _gan_section(ctx, report_dir)
     lines += _classifier_section(ctx, report_dir)
+    lines += _translation_section(ctx, report_dir)
+    lines += _segmentation_section(ctx, report_dir)
     lines += _domain_gap_section(ctx, report_dir)
     lines += _commands_section(ctx)
     path = report_dir / "REPORT.md"

@@ -18,6 +18,7 @@ from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.checks import check_pipeline
 from thygan.pipeline.config import PipelineConfig, config_to_dict, resolve_defaults
+from thygan.pipeline.segmentation_steps import write_pseudo_patients
 from thygan.pipeline.steps import PipelineContext, Step
 from thygan.pipeline.timing import StepTime, Stopwatch, format_step_times, load_average
 from thygan.pipeline.workflow import STEP_BUILDERS, STEP_NAMES, built_steps
@@ -116,12 +117,13 @@ def _newest_snapshot(runs_dir: Path, names: SnapshotNames, step: str) -> dict:
 
 TRANSLATE_SNAPSHOTS = SnapshotNames(snapshot="translate-snapshot")  # thygan.translate.training_loop.NAMES
 HOVERNET_SNAPSHOTS = SnapshotNames(snapshot="hovernet-snapshot")    # thygan.segment.training_loop.NAMES
-# What a training step hands on (its network), found in the folder it wrote.
+# What a step hands on (a training step: its network, found in the folder it wrote).
 AFTER_STEP = {
     "masks-train": lambda ctx: _newest_snapshot(ctx.outdir / "mask_translation" / "runs", TRANSLATE_SNAPSHOTS,
                                                 "masks-train"),
     "translate-train": lambda ctx: _newest_snapshot(ctx.outdir / "translation" / "runs", TRANSLATE_SNAPSHOTS,
                                                     "translate-train"),
+    "pseudo-labels": write_pseudo_patients,
     "segment-train": lambda ctx: _newest_snapshot(ctx.outdir / "segmentation" / "runs", HOVERNET_SNAPSHOTS,
                                                   "segment-train"),
 }

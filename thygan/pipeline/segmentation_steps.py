@@ -11,8 +11,10 @@
 - ``segment-compare``: ``thygan segment compare`` of those sets (against labels where given).
 """
 
+import json
 import re
 
+from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.config import SegmentationSection
 from thygan.pipeline.steps import PipelineContext, Step, flag, recipe_files
 
@@ -27,6 +29,23 @@ def pseudo_labels_step(ctx: PipelineContext) -> Step | None:
                  f"--tile-size={section.tile_size}", f"--min-tissue={section.min_tissue:g}",
                  *flag("limit", section.limit),
                  *flag("magnification", None if section.magnification is None else f"{section.magnification:g}")])
+
+
+def write_pseudo_patients(ctx: PipelineContext) -> dict:
+    """After pseudo-labels: tiles of one image are one group to segment-cv, so its folds could not differ; the
+    tiles are grouped into ``regions`` bands of the image by their row (``..._x<X>_y<Y>`` names), written as
+    the study's ``dataset.json`` meta rows ``[file, label, patient]`` (as sample-tiles makes pseudo-patients)."""
+    regions = ctx.config.pseudo_labels.regions
+    dest = ctx.outdir / "pseudo_labels"
+    names = sorted(path.name for path in (dest / "Images").glob("*.png"))
+    rows = {name: int(match.group(1)) for name in names if (match := re.search(r"_y(\d+)\.png$", name))}
+    if not regions or not rows:
+        return {}
+    ys = sorted(set(rows.values()))
+    band = {y: index * regions // len(ys) for index, y in enumerate(ys)}  # whole rows, top to bottom
+    meta = [[name, 0, f"region{band[rows[name]]}"] for name in sorted(rows)]
+    atomic_write_text(dest / "dataset.json", json.dumps({"meta": meta}) + "\n")
+    return {"regions": regions}
 
 
 def training_flags(ctx: PipelineContext, section: SegmentationSection) -> list[str]:
