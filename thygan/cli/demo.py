@@ -17,8 +17,11 @@ def demo_command(outdir, tile, kimg, dry_run):
     """The whole workflow on the bundled real slide at CPU size, with a REPORT.md.
 
     Tiles, patient-grouped splits, a conditional GAN (FID, per-class FID, class grid), the
-    classifier without and with synthetic images, and the domain gap. Every step's command is
-    printed so it can be re-run at full size (see data/pipelines/thyroid.yaml for the study's).
+    classifier without and with synthetic images, nucleus pseudo-labels, pix2pix masks -> H&E,
+    HoVer-Net without and with its pairs (segment-cv), CycleGAN IHC -> H&E with the raw and
+    translated IHC tiles segmented and compared, and the domain gap. Every step's command is
+    printed so it can be re-run at full size (data/pipelines/thyroid.yaml, ihc_to_he_hovernet.yaml,
+    pannuke_pix2pix.yaml hold the studies').
     """
     from thygan.bundled import bundled_path
     from thygan.pipeline.config import load_config
