@@ -244,3 +244,5 @@ def test_cli_end_to_end_resumes_and_skips_done_work(tmp_path, recipe):
     again = run(args)                                         # everything done: nothing trains or scores again
     assert again.exit_code == 0 and again.output.count("done already") == 4
     assert (out / "mix" / "fold1" / "result.json").stat().st_mtime_ns == stamp
+    other = run([a if a != "0.125" else "0.25" for a in args])  # another width: finished results not reused
+    assert_user_error(other, "--outdir: ", "was trained with other options")

@@ -43,8 +43,8 @@ def segment_cv_command(data, outdir, folds, recipes, external, external_name, re
     ext = ExternalSet(external_name, external) if external else None
     base = SegmentOptions(data=data, **training)
     plan = plan_cv(base, folds=folds, recipes=recipe_list, external=ext)  # every input checked before training
-    click.echo(plan.describe())
     if dry_run:
+        click.echo(plan.describe())
         click.echo("dry run, nothing trained")
         return
     run_cv(plan, outdir=outdir, recipe_cache=recipe_cache, echo=click.echo)

@@ -136,15 +136,23 @@ def plan_cv(base: SegmentOptions, *, folds: int, recipes: list[str], external: E
     return Plan(base, samples, records, list(recipes), planned, external, external_samples, warnings)
 
 
+def _existing_run(opts: SegmentOptions, fold_dir: Path) -> Path | None:
+    """The fold's run folder, None before the first training; refused when made with other options (the
+    device and data loader processes may differ: the same run continued on another machine)."""
+    existing = runs.numbered_runs(fold_dir, RUN_NAME)
+    if not existing:
+        return None
+    trained = SegmentOptions.from_dict(runs.read_options(existing[-1]))
+    if dataclasses.replace(trained, device=opts.device, workers=opts.workers) != opts:
+        raise UserError(f"--outdir: {existing[-1]} was trained with other options; use another --outdir")
+    return existing[-1]
+
+
 def _train(opts: SegmentOptions, fold_dir: Path, echo: Callable[[str], None], verbose: bool) -> Path:
     """Train (or resume, or reuse) the fold's run; the final snapshot's .safetensors."""
     total = sum(opts.epochs)
-    existing = runs.numbered_runs(fold_dir, RUN_NAME)
-    if existing:
-        run_dir = existing[-1]
-        trained = SegmentOptions.from_dict(runs.read_options(run_dir))
-        if dataclasses.replace(trained, device=opts.device, workers=opts.workers) != opts:  # same run elsewhere
-            raise UserError(f"--outdir: {run_dir} was trained with other options; use another --outdir")
+    run_dir = _existing_run(opts, fold_dir)
+    if run_dir is not None:
         last = runs.latest_snapshot(run_dir, names=NAMES)
         done = int(NAMES.index_of(last)) if last is not None else 0
         if done < total:
@@ -185,30 +193,34 @@ def run_cv(plan: Plan, *, outdir: str | Path, recipe_cache: str | None = None,
     """Train and score every (recipe, fold) the plan lists, then write the comparison; the per-fold rows."""
     outdir = Path(outdir)
     fold_files = write_fold_files(outdir / "folds", plan.folds)
+    jobs = []  # every earlier run checked against its options before the first training
+    for recipe in plan.recipes:
+        for fold, fold_file in zip(plan.folds, fold_files):
+            fold_dir = outdir / recipe_name(recipe) / f"fold{fold['fold']}"
+            opts = fold_options(plan, recipe, fold_file, fold_dir, recipe_cache or outdir / "synthetic_cache")
+            _existing_run(opts, fold_dir)
+            jobs.append((recipe_name(recipe), fold, fold_dir, opts))
+    echo(plan.describe())
     by_name = {s.name: s for s in plan.samples}
     fold_rows = []
-    for recipe in plan.recipes:
-        name = recipe_name(recipe)
-        for fold, fold_file in zip(plan.folds, fold_files):
-            k = fold["fold"]
-            fold_dir = outdir / name / f"fold{k}"
-            sets = {CV_SET: [by_name[n] for n in fold["test"]]}
-            if plan.external is not None:
-                sets[plan.external.name] = plan.external_samples
-            result_file = fold_dir / RESULT_FILE
-            result = json.loads(result_file.read_text()) if result_file.is_file() else {"sets": {}}
-            missing = {s: samples for s, samples in sets.items() if s not in result["sets"]}
-            if missing:
-                echo(f"== recipe {name}, fold {k}: train {len(fold['train'])} images, test {len(fold['test'])}")
-                opts = fold_options(plan, recipe, fold_file, fold_dir, recipe_cache or outdir / "synthetic_cache")
-                snapshot = _train(opts, fold_dir, echo, verbose)
-                result = {"recipe": name, "fold": k, "snapshot": str(snapshot.relative_to(fold_dir)),
-                          "sets": result["sets"] | _score(snapshot, missing, plan.base.device)}
-                atomic_write_text(result_file, json.dumps(result, indent=1) + "\n")
-            else:
-                echo(f"== recipe {name}, fold {k}: done already ({result_file})")
-            for set_name in sets:
-                fold_rows.append({"recipe": name, "set": set_name, "fold": k} | result["sets"][set_name]["scores"])
+    for name, fold, fold_dir, opts in jobs:
+        k = fold["fold"]
+        sets = {CV_SET: [by_name[n] for n in fold["test"]]}
+        if plan.external is not None:
+            sets[plan.external.name] = plan.external_samples
+        result_file = fold_dir / RESULT_FILE
+        result = json.loads(result_file.read_text()) if result_file.is_file() else {"sets": {}}
+        missing = {s: samples for s, samples in sets.items() if s not in result["sets"]}
+        if missing:
+            echo(f"== recipe {name}, fold {k}: train {len(fold['train'])} images, test {len(fold['test'])}")
+            snapshot = _train(opts, fold_dir, echo, verbose)
+            result = {"recipe": name, "fold": k, "snapshot": str(snapshot.relative_to(fold_dir)),
+                      "sets": result["sets"] | _score(snapshot, missing, plan.base.device)}
+            atomic_write_text(result_file, json.dumps(result, indent=1) + "\n")
+        else:
+            echo(f"== recipe {name}, fold {k}: done already ({result_file})")
+        for set_name in sets:
+            fold_rows.append({"recipe": name, "set": set_name, "fold": k} | result["sets"][set_name]["scores"])
     write_comparison(fold_rows, outdir)
     echo(f"comparison written to {outdir}/comparison.md:")
     echo((outdir / "comparison.md").read_text())
