@@ -10,7 +10,7 @@ starts 64 px (a multiple of the network's stride of 8) before the first tiled wi
 a multiple of 8 sample the image on its grid and agree with it exactly away from their edges.
 
 Usage: PYTHONPATH=. python benchmarks/segment_seams.py [--model=SNAPSHOT] [--overlaps=0,4,20,36,41]
-       [--crops=4] [--png=seams.png]
+       [--crops=4] [--chunk-timing] [--png=seams.png]
 Without --model a seeded untrained network (fast geometry, width 0.125) is measured; its border effects are
 real, its magnitudes are not a trained model's.
 """
@@ -59,9 +59,11 @@ def single_window(net, image: np.ndarray, input_size: int, output_size: int, ext
 @click.option("--blend", default="gaussian", show_default=True, type=click.Choice(["gaussian", "constant"]),
               help="Blending of overlapping windows.")
 @click.option("--threads", default=1, show_default=True, help="torch threads.")
+@click.option("--chunk-timing", is_flag=True,
+              help="Also time predict_maps on one slide-mode chunk (2304 px) per overlap (CPU and wall seconds).")
 @click.option("--png", metavar="PATH", type=click.Path(dir_okay=False),
               help="Also save |difference| maps (first crop, one panel per overlap).")
-def main(model, overlaps, crops, blend, threads, png):
+def main(model, overlaps, crops, blend, threads, chunk_timing, png):
     import torch
 
     from thygan.data.tiling import Box, SlideSource, grid_boxes, tissue_fraction, tissue_threshold
@@ -100,12 +102,17 @@ def main(model, overlaps, crops, blend, threads, png):
             diffs.append(np.abs(prob - ref))
             agree.append(((prob >= 0.5) == (ref >= 0.5))[interior_frame].mean())
         d = np.stack(diffs)
+        if chunk_timing:
+            chunk = src.read(Box(0, 0, 2304))
+            cpu, wall = time.process_time(), time.perf_counter()
+            predict_maps(net, chunk, input_size=input_size, output_size=output_size, overlap=overlap, blend=blend)
+            chunk_seconds = {"chunk_cpu_s": time.process_time() - cpu, "chunk_wall_s": time.perf_counter() - wall}
         row = {"overlap_px": overlap, "blend": blend, "band": float(d[:, band].mean()),
                "interior": float(d[:, inside].mean()), "all": float(d[:, interior_frame].mean()),
                "agree_at_0.5": float(np.mean(agree)),
                "windows_per_crop": window_count(size, size, output_size, overlap),
                "windows_per_slide_chunk": window_count(2304, 2304, output_size, overlap),
-               "seconds_per_crop": seconds / len(images)}
+               "seconds_per_crop": seconds / len(images), **(chunk_seconds if chunk_timing else {})}
         rows.append(row)
         panels.append(diffs[0])
         print(json.dumps(row))
