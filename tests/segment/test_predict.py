@@ -122,9 +122,10 @@ def test_window_grid_and_overlap_options():
     assert window_count(100, 37, 36, 4) == 3 * 2
     # 'auto': at least 16 px, step a multiple of the network's stride of 8
     assert resolve_overlap("auto", "gaussian", 164) == 20 and resolve_overlap("auto", "gaussian", 80) == 16
-    assert resolve_overlap(7, "constant", 36) == 7
-    with pytest.raises(UserError, match="--overlap"):
-        resolve_overlap(36, "gaussian", 36)
+    assert resolve_overlap(7, "constant", 36) == 7 and resolve_overlap(np.int64(7), "constant", 36) == 7
+    for bad in (36, -1, 2.5, True, "some"):
+        with pytest.raises(UserError, match="--overlap"):
+            resolve_overlap(bad, "gaussian", 36)
     with pytest.raises(UserError, match="--blend"):
         resolve_overlap(0, "mean", 36)
 

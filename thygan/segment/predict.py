@@ -92,8 +92,9 @@ def resolve_overlap(overlap: int | str, blend: str, output_size: int) -> int:
     if overlap == "auto":
         overlap = AUTO_MIN_OVERLAP + (output_size - AUTO_MIN_OVERLAP) % NET_STRIDE
         overlap = overlap if overlap < output_size else 0
-    if not isinstance(overlap, int) or not 0 <= overlap < output_size:
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 0 <= overlap < output_size:
         raise UserError(f"--overlap {overlap}: expected 'auto' or 0 <= PX < {output_size} (the network's output side)")
+    overlap = int(overlap)
     if blend not in BLENDS:
         raise UserError(f"--blend {blend!r}: expected one of {', '.join(BLENDS)}")
     return overlap
