@@ -1,6 +1,7 @@
 """`thygan segment ...`: files written, resuming, and one-line errors with exit code 2."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -173,6 +174,9 @@ def test_infer_wsi_chunks_and_unreadable_slide(tmp_path):
     chunks[0].write_text("[]")                                # a finished chunk is not recomputed on resume
     assert run(args).exit_code == 0
     assert json.loads(chunks[0].read_text()) == []
+    os.utime(chunks[0], (0, 0))
+    assert run(args + ["--overlap", "16"]).exit_code == 0     # other settings: the cached chunks are made again
+    assert chunks[0].stat().st_mtime > 0
     bad = tmp_path / "bad.svs"
     bad.write_bytes(b"not a slide")
     assert_user_error(run(args[:4] + [str(bad)] + args[5:]), "bad.svs")

@@ -34,6 +34,7 @@ import torch
 from thygan.data.image_files import folder_images
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path, atomic_write_text
+from thygan.metrics.detector import module_fingerprint
 from thygan.segment.networks import HoVerNet
 from thygan.segment.overlay import draw_overlay
 from thygan.segment.postproc import instance_map, instance_records
@@ -165,6 +166,20 @@ def tissue_mask(thumbnail: np.ndarray) -> np.ndarray:
     return dilation(mask, disk(16))
 
 
+def reset_chunk_cache(cache: Path, settings: dict, *, verbose: bool = True) -> None:
+    """Resume only what the same model and settings made: chunks cached under other settings (another
+    model, overlap, chunk geometry or resolution) are removed, so a rerun never mixes the two."""
+    record = cache / "settings.json"
+    if record.is_file() and json.loads(record.read_text()) == settings:
+        return
+    stale = sorted(cache.glob("chunk_y*_x*.json"))
+    if stale and verbose:
+        print(f"{cache}: {len(stale)} cached chunks were made with another model or settings; segmenting again")
+    for part in stale:
+        part.unlink()
+    atomic_write_text(record, json.dumps(settings, indent=2))
+
+
 def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *, input_size: int,
                 output_size: int, type_info: dict | None = None, batch_size: int = 8,
                 device: torch.device | str = "cpu", overlap: int | str = 0, blend: str = "gaussian", chunk: int = 2048,
@@ -190,6 +205,10 @@ def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *
     cache = output_dir / "cache" / name
     for sub in ["json", "geojson", cache] + (["qupath"] if save_qupath else []):
         (output_dir / sub).mkdir(parents=True, exist_ok=True)
+    settings = {"model": module_fingerprint(net), "input_size": input_size, "output_size": output_size,
+                "overlap": overlap, "blend": blend, "chunk": chunk, "margin": margin, "level": level,
+                "magnification": magnification, "mpp": mpp, "mask": None if mask_path is None else str(mask_path)}
+    reset_chunk_cache(cache, settings, verbose=verbose)
     try:
         thumb = src.thumbnail()
         if mask_path is not None:
