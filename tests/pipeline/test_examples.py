@@ -241,3 +241,26 @@ def test_training_steps_hand_on_their_newest_snapshot(tmp_path):
     ctx.produced["translate-train"] = produced
     (run,) = [s for b in STEP_BUILDERS for s in built_steps(b, ctx) if s.name == "translate-run"]
     assert f"--network={produced['network']}" in run.args and ctx.network is None  # not the GAN's network
+
+
+def test_changed_options_empty_the_outputs_an_interrupted_run_keeps(tmp_path, monkeypatch):
+    """translate run and segment infer skip outputs that exist: after a new network they must start afresh,
+    after an interruption (no record yet) they continue."""
+    from thygan.pipeline import runner
+    from thygan.pipeline.runner import StepRecord, _write_record, run_step
+
+    ran = []
+    monkeypatch.setattr(runner, "_execute", lambda step: ran.append(step.args) or (0.5, 0.25))
+    config = load_config(REPO / "data/pipelines/demo.yaml")
+    ctx = PipelineContext(config=config, outdir=tmp_path)
+    ctx.produced["translate-train"] = {"network": "new.safetensors"}
+    (step,) = [s for b in STEP_BUILDERS for s in built_steps(b, ctx) if s.name == "translate-run"]
+    old = tmp_path / "translation" / "translated" / "ihc_0.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    run_step(step, ctx, index=1, total=1)  # interrupted earlier: no record, so the outputs stay
+    assert old.is_file() and len(ran) == 1
+    _write_record(tmp_path, StepRecord("translate-run", ["translate", "run", "--network=old.safetensors"], 1, {}))
+    run_step(step, ctx, index=1, total=1)
+    assert not old.parent.exists() and len(ran) == 2
+    assert runner.read_record(tmp_path, "translate-run").command == step.args

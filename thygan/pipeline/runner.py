@@ -7,6 +7,7 @@ continues from its last snapshot, dlc-cv from its last epoch, domain-gap from it
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -158,8 +159,12 @@ def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> Ste
         return None
     if record is not None:
         print("   (its options changed since it last ran: running it again)")
+        for folder in step.rewrites:
+            if folder.is_dir():
+                print(f"   (emptying {folder}: its files came from the earlier options)")
+                shutil.rmtree(folder)
     args = _train_args_with_resume(step, ctx) if step.name == "gan-train" else step.args
-    seconds, cpu = _execute(Step(step.name, step.title, args))
+    seconds, cpu = _execute(Step(step.name, step.title, args, step.group))
     after = {"gan-train": _after_training, **AFTER_STEP}.get(step.name)
     produced = after(ctx) if after is not None else {}
     _hand_on(ctx, step.name, produced)

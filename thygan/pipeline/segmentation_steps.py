@@ -13,6 +13,7 @@
 
 import json
 import re
+from pathlib import Path
 
 from thygan.io.atomic import atomic_write_text
 from thygan.pipeline.config import SegmentationSection
@@ -108,7 +109,7 @@ def segment_infer_steps(ctx: PipelineContext) -> list[Step]:
     return [Step(f"segment-infer-{set_slug(name)}", f"Segment the nuclei of '{name}' ({folder})",
                  ["segment", "infer", "tile", f"--model={model}", *type_info, f"--batch-size={section.infer_batch}",
                   f"--device={ctx.config.device}", f"--input-dir={folder}", f"--output-dir={out}"],
-                 group="segment-infer")
+                 group="segment-infer", rewrites=[Path(out)])
             for name, folder, out in segment_sets(ctx)]
 
 

@@ -94,7 +94,7 @@ def run_step(ctx: PipelineContext, t: Translator) -> Step | None:
     return Step(f"{t.prefix}-run", f"Translate {source} ({t.what})",
                 ["translate", "run", f"--network={ctx.made(f'{t.prefix}-train', section.network)}",
                  f"--source={source}", f"--out={t.translated(ctx)}", *which, f"--batch={section.batch}",
-                 f"--device={ctx.config.device}"])
+                 f"--device={ctx.config.device}"], rewrites=[t.translated(ctx)])
 
 
 def eval_step(ctx: PipelineContext, t: Translator) -> Step | None:
