@@ -64,7 +64,8 @@ def test_translation_and_segmentation_sections_only_when_their_steps_ran(tmp_pat
     for i in range(20):
         _png(out / "pseudo_labels" / "overlay" / f"t{i:02d}.png", value=10 * i)
     (out / "segmentation" / "compare").mkdir(parents=True)
-    (out / "segmentation" / "compare" / "compare.md").write_text("| set | nuclei |\n|---|---|\n| A | 3 |\n")
+    (out / "segmentation" / "compare" / "compare.md").write_text("# Compared\n\n| set | nuclei |\n|---|---|\n"
+                                                                 "| A | 3 |\n")
     for name in ("compare.png", "examples.png"):
         _png(out / "segmentation" / "compare" / name)
     for name in ("translate-train", "translate-eval", "pseudo-labels", "segment-compare"):
@@ -74,6 +75,7 @@ def test_translation_and_segmentation_sections_only_when_their_steps_ran(tmp_pat
     text = report.read_text()
     assert "## Stain translation" in text and "## Masks -> H&E" not in text and "## Nucleus segmentation" in text
     assert "| kid5_full | 0.1234 |" in text and "| A | 3 |" in text
+    assert "**Compared**" in text and "# Compared" not in text  # the embedded file's heading keeps the outline
     assert "Recipes compared" not in text  # segment-cv did not run
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert "translation/runs/00000-translation/web/images/epoch002.png" in links  # the last epoch's grid

@@ -149,6 +149,12 @@ def _montage(files: list[Path], out: Path, *, count: int = 16, cols: int = 8, si
     return save_png(out, image_grid(stack))
 
 
+def _embedded(markdown: Path) -> str:
+    """A step's markdown inside the report: its headings become bold lines, so the report's outline stays."""
+    lines = markdown.read_text().strip().splitlines()
+    return "\n".join(f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line for line in lines)
+
+
 def _scores_table(summary: dict) -> list[str]:
     rows = [f"| {key} | {value:.4g} |" for key, value in summary.items()
             if isinstance(value, float) and key not in ("images",)]
@@ -203,7 +209,7 @@ def _segmentation_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
         lines += ["**Recipes compared** (`segment-cv`): HoVer-Net trained on every fold without (`none`) and with each "
                   "recipe's synthetic image + mask pairs, scored on the fold's held-out images (and the external set): "
                   "PQ, AJI and Dice (mPQ/bPQ with types) as mean +- sd over folds with 95% intervals; the paired test "
-                  "asks whether a recipe differs from `none` over the folds.", "", table.read_text().strip(), "",
+                  "asks whether a recipe differs from `none` over the folds.", "", _embedded(table), "",
                   "**The same as a plot**: one bar per recipe and score, whiskers = 95% intervals; a recipe helps "
                   "where its bar clears `none`'s interval.", "",
                   _image(ctx.outdir / "segment_cv" / "comparison.png", report_dir, "segment-cv comparison"), ""]
@@ -218,7 +224,7 @@ def _segmentation_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
         lines += ["**The sets segmented by one network** (`segment compare`): nuclei per tile, their sizes and types "
                   "(and scores against labels where given). A translation that helps segmentation brings the "
                   "translated set's counts and sizes toward what the network finds on its own stain.", "",
-                  (compare / "compare.md").read_text().strip(), "",
+                  _embedded(compare / "compare.md"), "",
                   "**Distributions** (per set: nuclei per tile, nucleus area, types):", "",
                   _image(compare / "compare.png", report_dir, "segmentation comparison"), "",
                   "**Examples** (each row one tile, each column a set, outlines = predicted nuclei):", "",
@@ -227,7 +233,7 @@ def _segmentation_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
 
 
 def _domain_gap_section(ctx: PipelineContext, report_dir: Path) -> list[str]:
-    if ctx.config.domain_gap is None:
+    if ctx.config.domain_gap is None or not _ran(ctx, "domain-gap"):
         return []
     out = ctx.outdir / "domain_gap"
     lines = ["## Domain gap", ""]
