@@ -11,12 +11,14 @@ from tests.classify.conftest import train_args
 from tests.conftest import single_threaded
 from thygan.classify.options import TrainOptions
 from thygan.classify.run import launch_training
-from thygan.classify.run_folder import STATE_FILE
+from thygan.classify.run_folder import LEGACY_STATE_FILE, state_paths
 from thygan.cli.dlc_cv import dlc_cv_command
 from thygan.cli.dlc_eval import dlc_eval_command
 from thygan.cli.dlc_train import dlc_train_command
+from thygan.io.checkpoint import load_checkpoint
 
-RUN_FILES = {"options.json", "train_log.txt", "training-state.pt", "training_results.json", "Training_Curves.png"}
+RUN_FILES = {"options.json", "train_log.txt", "training-state.safetensors", "training-state.json",
+             "training_results.json", "Training_Curves.png"}
 EVAL_FILES = {"options.json", "eval_log.txt", "test_preds.csv", "patient_preds.csv", "Conf_Matrix.png",
               "metrics.json"}
 
@@ -72,26 +74,71 @@ def test_eval_writes_the_study_files_and_is_deterministic(trained, sample_tiles,
     assert sum(sum(row) for row in metrics["confusion_matrix"]) == metrics["total"]
 
 
-def test_interrupted_training_resumes_exactly(sample_tiles, split_file, tmp_path):
+RESUME_FLAGS = dict(run_id="r", crop_size=32, model_type="resnet18", width=8, epochs=2, batch_size=16, workers=0,
+                    device="cpu")
+
+
+def assert_same_state(a_dir, b_dir):
+    """Two run folders' training states hold bit-identical tensors (model, Adam) and equal JSON."""
+    a, b = load_checkpoint(state_paths(a_dir)[0]), load_checkpoint(state_paths(b_dir)[0])
+    assert a.meta["extra"] == b.meta["extra"]  # epoch, history, best, scheduler, optimizer layout
+    assert set(a.extra_tensors) == set(b.extra_tensors) == {"model", "optimizer_opt"}
+    for group, tensors in a.extra_tensors.items():
+        assert tensors.keys() == b.extra_tensors[group].keys() and tensors
+        for key, value in tensors.items():
+            assert torch.equal(value, b.extra_tensors[group][key]), f"{group}.{key}"
+
+
+@pytest.fixture(scope="module")
+def straight_run(sample_tiles, split_file, tmp_path_factory):
     flags = dict(src_dir=str(sample_tiles), labels=str(sample_tiles / "dataset.json"), split_file=str(split_file),
-                 run_id="r", crop_size=32, model_type="resnet18", width=8, epochs=2, batch_size=16, workers=0,
-                 device="cpu")
-    straight, _ = launch_training(TrainOptions(out_dir=str(tmp_path / "a"), **flags), echo=lambda line: None)
+                 **RESUME_FLAGS)
+    with single_threaded():  # one thread: the same reduction order in every run, so results are bit-exact
+        run_dir, _ = launch_training(TrainOptions(out_dir=str(tmp_path_factory.mktemp("straight")), **flags),
+                                     echo=lambda line: None)
+    return flags, run_dir
+
+
+def test_interrupted_training_resumes_exactly(straight_run, tmp_path):
+    flags, straight = straight_run
     opts = TrainOptions(out_dir=str(tmp_path / "b"), **flags)
     run_dir, partial = launch_training(opts, echo=lambda line: None, stop_requested=lambda: True)
     assert partial == {"finished": False, "epoch": 1} and not (run_dir / "training_results.json").exists()
+    assert json.loads(state_paths(run_dir)[1].read_text())["extra"]["progress"]["epoch"] == 1
     resumed_dir, results = launch_training(opts, echo=lambda line: None)
     assert resumed_dir == run_dir and results["epochs_run"] == 2
     assert "resuming after epoch 1" in (run_dir / "train_log.txt").read_text()
-    a = torch.load(straight / STATE_FILE, weights_only=True)
-    b = torch.load(run_dir / STATE_FILE, weights_only=True)
-    assert a["history"] == b["history"]
-    for key, value in a["model"].items():
-        assert torch.equal(value, b["model"][key]), key
+    assert_same_state(straight, run_dir)
+    assert results["best_val_loss"] == json.loads((straight / "training_results.json").read_text())["best_val_loss"]
     # a finished run is not resumed: the same command starts 001-r
     again, _ = launch_training(TrainOptions(out_dir=str(tmp_path / "b"), **dict(flags, epochs=1)),
                                echo=lambda line: None)
     assert again.name == "001-r"
+
+
+def test_a_run_folder_with_the_old_torch_state_resumes_exactly(straight_run, tmp_path):
+    flags, straight = straight_run
+    opts = TrainOptions(out_dir=str(tmp_path), **flags)
+    run_dir, _ = launch_training(opts, echo=lambda line: None, stop_requested=lambda: True)
+    # rewrite epoch 1's state as the torch file run folders held before, the same dict the old code saved
+    new = load_checkpoint(state_paths(run_dir)[0])
+    progress, layout = new.meta["extra"]["progress"], new.meta["extra"]["optimizers"]["optimizer_opt"]
+    opt_state: dict[int, dict] = {}
+    for key, value in new.extra_tensors["optimizer_opt"].items():
+        idx, slot = key.split(".", 1)
+        opt_state.setdefault(int(idx), {})[slot] = value
+    torch.save({"model": new.extra_tensors["model"], "scheduler": progress["scheduler"],
+                "optimizer": {"state": opt_state, "param_groups": layout["param_groups"]},
+                "epoch": progress["epoch"], "history": progress["history"], "best": progress["best"]},
+               run_dir / LEGACY_STATE_FILE)
+    for path in state_paths(run_dir):
+        path.unlink()
+    resumed_dir, results = launch_training(opts, echo=lambda line: None)
+    assert resumed_dir == run_dir and results["epochs_run"] == 2
+    log = (run_dir / "train_log.txt").read_text()
+    assert log.count(f"old-style {LEGACY_STATE_FILE}") == 1 and "resuming after epoch 1" in log
+    assert not (run_dir / LEGACY_STATE_FILE).exists()  # replaced by the safetensors state
+    assert_same_state(straight, run_dir)
 
 
 @pytest.mark.parametrize("change,message", [

@@ -241,11 +241,8 @@ def train_classifier(opts: TrainOptions, run_dir: str | Path, *,
     history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
     best = {"file": None, "val_loss": float("inf"), "epoch": None}
     start_epoch = 1
-    state = load_state(run_dir)
+    state = load_state(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, log=log)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
         log(f"resuming after epoch {state['epoch']} (best val loss {best['val_loss']:.4f})")
     net = torch.nn.parallel.DistributedDataParallel(model) if info.world_size > 1 else model
@@ -269,9 +266,8 @@ def train_classifier(opts: TrainOptions, run_dir: str | Path, *,
             best = {"file": file, "val_loss": val_loss, "epoch": epoch}
         early = should_stop_early(history["val_loss"], opts.es_pat)
         if info.rank == 0:
-            save_state(run_dir, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                  "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                                  "best": best})
+            save_state(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
+                       history=history, best=best)
         if early:
             stopped = "early stopping"
             log(f"early stopping: no validation loss below {best['val_loss']:.4f} for {opts.es_pat} epochs")

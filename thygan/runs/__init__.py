@@ -56,7 +56,6 @@ from thygan.runs.snapshots import (
     recover_set_aside,
     restore_optimizer,
     resume_latest,
-    save_state_file,
     save_training_state,
     state_files,
     write_pair,
@@ -68,6 +67,6 @@ __all__ = [
     "latest_snapshot_json", "load_state_file", "load_training_state", "metric_file", "metric_files",
     "new_run_dir", "numbered_runs", "open_tensorboard", "read_jsonl", "read_metric_records", "read_options",
     "recover_set_aside",
-    "restore_optimizer", "resume_latest", "save_state_file", "save_training_state", "state_files", "tee_to_log",
+    "restore_optimizer", "resume_latest", "save_training_state", "state_files", "tee_to_log",
     "write_epoch_scalars", "write_options", "write_pair",
 ]

@@ -21,7 +21,6 @@ import torch
 
 from dnnlib.run_dir import NETWORK_SNAPSHOT_PREFIX, indexed_name, parse_indexed_name
 from thygan.errors import UserError
-from thygan.io.atomic import atomic_path
 from thygan.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 
 
@@ -215,14 +214,9 @@ def resume_latest(run_dir: str | Path, *, names: SnapshotNames, optimizers: Mapp
     return last, counters, tensors
 
 
-def save_state_file(path: str | Path, state: dict) -> None:
-    """A single-file training state (nested dicts of tensors and numbers, torch's format), atomically.
-    Loaded only with ``weights_only=True``: it never runs code."""
-    with atomic_path(Path(path)) as tmp:
-        torch.save(state, tmp)
-
-
 def load_state_file(path: str | Path) -> dict | None:
-    """Inverse of ``save_state_file``; None when there is no such file."""
+    """A single-file training state in torch's format, as the classifier wrote before it used
+    ``save_training_state`` (kept to resume such run folders; nothing writes one now). Loaded only with
+    ``weights_only=True``: it never runs code. None when there is no such file."""
     path = Path(path)
     return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
