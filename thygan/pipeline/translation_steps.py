@@ -108,27 +108,3 @@ def eval_step(ctx: PipelineContext, t: Translator) -> Step | None:
                 ["translate", "eval", f"--fake={t.translated(ctx)}", *real, *target, f"--source={source}",
                  f"--outdir={t.folder(ctx) / 'eval'}", f"--metrics={section.metrics}",
                  f"--device={ctx.config.device}"])
-
-
-def masks_train_step(ctx: PipelineContext) -> Step | None:
-    return train_step(ctx, MASKS)
-
-
-def masks_run_step(ctx: PipelineContext) -> Step | None:
-    return run_step(ctx, MASKS)
-
-
-def masks_eval_step(ctx: PipelineContext) -> Step | None:
-    return eval_step(ctx, MASKS)
-
-
-def translate_train_step(ctx: PipelineContext) -> Step | None:
-    return train_step(ctx, STAIN)
-
-
-def translate_run_step(ctx: PipelineContext) -> Step | None:
-    return run_step(ctx, STAIN)
-
-
-def translate_eval_step(ctx: PipelineContext) -> Step | None:
-    return eval_step(ctx, STAIN)

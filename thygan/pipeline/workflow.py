@@ -6,6 +6,7 @@ and the translated set is segmented), and the domain gap comes last (it measures
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from thygan.pipeline import segmentation_steps as seg
 from thygan.pipeline import steps
@@ -17,8 +18,8 @@ StepBuilder = Callable[[PipelineContext], "Step | list[Step] | None"]
 STEP_BUILDERS: list[StepBuilder] = [
     steps.tiles_step, steps.external_tiles_step, steps.splits_step, steps.gan_data_step, steps.gan_train_step,
     steps.gan_fid_step, steps.gan_grid_step, steps.classifier_step,
-    seg.pseudo_labels_step, tr.masks_train_step, tr.masks_run_step, tr.masks_eval_step,
-    tr.translate_train_step, tr.translate_run_step, tr.translate_eval_step,
+    seg.pseudo_labels_step,
+    *(partial(build, t=t) for t in (tr.MASKS, tr.STAIN) for build in (tr.train_step, tr.run_step, tr.eval_step)),
     seg.segment_cv_step, seg.segment_train_step, seg.segment_infer_steps, seg.segment_compare_step,
     steps.domain_gap_step,
 ]
