@@ -227,3 +227,19 @@ def test_split_files_of_each_fold(sample_splits, tmp_path):
         find_split_files(sample_splits, [7])
     with pytest.raises(UserError, match="no cv_split_<k>_1.json"):
         find_split_files(tmp_path, None, inner=1)
+
+
+def test_unlabelled_tiles_are_refused_with_one_line(trained, sample_tiles, split_file, tmp_path):
+    """Null labels (sample-tiles --ihc) cannot train or evaluate a classifier: one line naming the file."""
+    content = json.loads((sample_tiles / "dataset.json").read_text())
+    rows = content.get("meta") or [[name, label, None, None] for name, label in content["labels"]]
+    ihc = tmp_path / "ihc.json"
+    ihc.write_text(json.dumps({"labels": None, "meta": [[row[0], None, *row[2:4]] for row in rows]}))
+    model = next(trained.glob("vl_*.safetensors"))
+    train = invoke(dlc_train_command, train_args(sample_tiles, split_file, tmp_path / "out", "--labels", ihc))
+    evaluate = invoke(dlc_eval_command, ["--src_dir", sample_tiles, "--labels", ihc, "--out_dir", tmp_path / "ev",
+                                         "--split_file", split_file, "--run_id", "ev", "--mdl_loc", model,
+                                         "--crop_size", 32, "--workers", 0, "--device", "cpu"])
+    for result, out in ((train, tmp_path / "out"), (evaluate, tmp_path / "ev")):
+        assert result.exit_code == 2 and f"{ihc}: its labels are null" in result.output, result.output
+        assert "Traceback" not in result.output and not (out.exists() and any(out.iterdir()))

@@ -129,3 +129,21 @@ def test_diagnosis_class_names():
     assert diagnosis_class_names([(0, "PTC"), (1, None)]) is None
     assert diagnosis_class_names([]) is None
     assert diagnosis_class_names([(0, "B"), (0, "A")]) == ["A+B"]  # equally frequent: by name
+
+
+def test_null_labels_are_unlabelled_where_allowed_and_refused_where_required(tmp_path):
+    # what sample-tiles --ihc writes: "labels": null, the null label again in every meta row
+    records = [LabelRecord("ihc_0.png", None, "7", "ihc"), LabelRecord("ihc_1.png", None, "7", "ihc")]
+    path = write_dataset_json(tmp_path / "dataset.json", records)
+    assert json.loads(path.read_text())["labels"] is None
+    assert read_labels(path, allow_unlabelled=True).records == records
+    with pytest.raises(UserError, match=r"dataset\.json: its labels are null") as error:
+        read_labels(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+    # a hand-written 'labels' list with null entries reads alike
+    listed = write_json(tmp_path / "listed.json", {"labels": [["a.png", None], ["b.png", 1]]})
+    assert [r.label for r in read_labels(listed, allow_unlabelled=True).records] == [None, 1]
+    with pytest.raises(UserError, match=r"listed\.json: its labels are null"):
+        read_labels(listed)
+    with pytest.raises(UserError, match="expected an integer class label"):  # not null, still checked
+        read_labels(write_json(tmp_path / "bad.json", {"labels": [["a.png", "x"]]}), allow_unlabelled=True)

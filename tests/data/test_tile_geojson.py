@@ -1,6 +1,7 @@
 """Tile origins in dataset.json and their QuPath GeoJSON: a synthetic slide whose pixels encode x, y."""
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from PIL import Image
 
 from thygan.data.crops import crop_dataset
 from thygan.data.dataset import ImageFolderDataset
-from thygan.data.labels import LabelRecord, read_labels_json
+from thygan.data.labels import LabelRecord, read_labels_json, write_dataset_json
 from thygan.data.tile_geojson import annotation_colors, export_tile_geojson
 from thygan.data.tile_origin import TileOrigin
 from thygan.errors import UserError
@@ -200,3 +201,15 @@ def test_resume_from_a_progress_file_with_five_item_rows(slide_folder, tmp_path)
     (dest / "dataset.json").unlink()
     cut(slide_folder, dest, crop_size=128)
     assert (dest / "dataset.json").read_text() == before
+
+
+def test_unlabelled_tiles_export_without_a_class(slide_folder, tmp_path):
+    """IHC tiles (sample-tiles --ihc) have null labels: laid on the slide all the same, unclassified."""
+    dest = cut(slide_folder, tmp_path / "tiles", crop_size=256)
+    table = read_labels_json(dest / "dataset.json")
+    write_dataset_json(dest / "dataset.json", [dataclasses.replace(r, label=None, diagnosis="ihc")
+                                               for r in table.records])
+    export_tile_geojson(dest, tmp_path / "geojson", log=lambda _: None)
+    features = features_by_name(tmp_path / "geojson" / "syn.geojson")
+    assert sorted(features) == sorted(r.filename for r in table.records)
+    assert all("classification" not in f["properties"] for f in features.values())

@@ -111,15 +111,18 @@ class LabelTable:
         return str(label)
 
 
-def read_labels(path: str | os.PathLike) -> LabelTable:
-    """Read a labels JSON, a CSV or a folder of class sub-folders (see module docstring)."""
+def read_labels(path: str | os.PathLike, *, allow_unlabelled: bool = False) -> LabelTable:
+    """Read a labels JSON, a CSV or a folder of class sub-folders (see module docstring).
+
+    ``allow_unlabelled``: read a JSON's null labels (``sample-tiles --ihc``) as ``label=None``;
+    otherwise they are refused, for callers that need classes."""
     path = Path(path)
     if path.is_dir():
         return read_label_folders(path)
     if not path.is_file():
         raise UserError(f"{path}: no such labels file or folder")
     if path.suffix.lower() == ".json":
-        return read_labels_json(path)
+        return read_labels_json(path, allow_unlabelled=allow_unlabelled)
     if path.suffix.lower() == ".csv":
         return read_labels_csv(path)
     raise UserError(f"{path}: expected a .json or .csv labels file, or a folder of class sub-folders")
@@ -129,6 +132,11 @@ def _as_label(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise UserError(f"{where}: expected an integer class label, got {value!r}")
     return value
+
+
+def _as_label_or_none(value, where: str) -> int | None:
+    """A JSON label: null (unlabelled; the caller has checked it may be) or an integer class."""
+    return None if value is None else _as_label(value, where)
 
 
 def _as_text(value) -> str | None:
@@ -144,8 +152,12 @@ def _json_rows(data: dict, key: str, min_len: int, source: str) -> list[list] | 
     return rows
 
 
-def read_labels_json(path: str | os.PathLike) -> LabelTable:
-    """Read the study's / dataset_tool's labels JSON (``labels`` and/or ``meta``, ``class_names``)."""
+def read_labels_json(path: str | os.PathLike, *, allow_unlabelled: bool = False) -> LabelTable:
+    """Read the study's / dataset_tool's labels JSON (``labels`` and/or ``meta``, ``class_names``).
+
+    A null label (unlabelled tiles: ``dataset_json`` writes ``"labels": null`` and null in ``meta``)
+    is read as ``label=None`` with ``allow_unlabelled``, else refused naming the file.
+    """
     source = str(path)
     data = read_json(path, what="labels JSON")
     if not isinstance(data, dict):
@@ -154,17 +166,20 @@ def read_labels_json(path: str | os.PathLike) -> LabelTable:
     meta = _json_rows(data, "meta", 3, source)
     if labels is None and meta is None:
         raise UserError(f"{source}: has neither 'labels' nor 'meta' entries")
+    if not allow_unlabelled and any(row[1] is None for row in (meta if labels is None else labels)):
+        raise UserError(f"{source}: its labels are null (unlabelled images, e.g. sample-tiles --ihc); "
+                        f"class labels are required here")
     origins = read_origins(data["origins"], source) if data.get("origins") is not None else {}
     meta_by_name = {str(row[0]): row for row in meta or []}
     if labels is None:
-        records = [LabelRecord(str(row[0]), _as_label(row[1], f"{source}: {row[0]}"), _as_text(row[2]),
+        records = [LabelRecord(str(row[0]), _as_label_or_none(row[1], f"{source}: {row[0]}"), _as_text(row[2]),
                                _as_text(row[3]) if len(row) > 3 else None,
                                _origin(str(row[0]), row, origins, source))
                    for row in meta]
     else:
         records = []
         for name, label, *_ in labels:
-            label = _as_label(label, f"{source}: {name}")
+            label = _as_label_or_none(label, f"{source}: {name}")
             row = meta_by_name.pop(str(name), None)
             if row is not None and row[1] != label:
                 raise UserError(f"{source}: '{name}' has label {label} in 'labels' but {row[1]} in 'meta'")

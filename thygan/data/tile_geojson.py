@@ -33,7 +33,7 @@ def read_tile_table(dataset: str | os.PathLike) -> tuple[LabelTable, Path]:
     path = path / "dataset.json" if path.is_dir() else path
     if not path.is_file():
         raise UserError(f"--dataset: no dataset.json at {path}")
-    table = read_labels_json(path)
+    table = read_labels_json(path, allow_unlabelled=True)  # IHC tiles carry no class
     if not any(record.origin is not None for record in table.records):
         raise UserError(f"--dataset: {path} has no tile origins (no 'origins' key; made before thygan kept "
                         f"them, or not by sample-tiles / split-dataset); cut the tiles again into a new folder")
