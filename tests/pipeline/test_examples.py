@@ -224,19 +224,31 @@ def test_pseudo_label_tiles_are_grouped_into_bands_of_the_slide(tmp_path):
     assert order == sorted(order)  # ... and regions follow the rows down the slide
 
 
-def test_training_steps_hand_on_their_newest_snapshot(tmp_path):
-    from thygan.pipeline.runner import AFTER_STEP
+def test_training_steps_hand_on_their_newest_snapshot_and_continue_interrupted_runs(tmp_path):
+    from thygan.pipeline.runner import (
+        TRAINING_RUNS,
+        StepRecord,
+        _newest_snapshot,
+        _train_args_with_resume,
+        _write_record,
+    )
 
     config = load_config(REPO / "data/pipelines/demo.yaml")
     ctx = PipelineContext(config=config, outdir=tmp_path)
+    parts, names = TRAINING_RUNS["translate-train"]
     with pytest.raises(Exception, match="translate-train wrote no network snapshot"):
-        AFTER_STEP["translate-train"](ctx)
+        _newest_snapshot(tmp_path.joinpath(*parts), names, "translate-train")
+    (train,) = [s for b in STEP_BUILDERS for s in built_steps(b, ctx) if s.name == "translate-train"]
+    assert _train_args_with_resume(train, ctx) == train.args  # nothing to continue
     run_dir = tmp_path / "translation" / "runs" / "00000-translation"
     run_dir.mkdir(parents=True)
     for epoch in (5, 10):
         (run_dir / f"translate-snapshot-{epoch:06d}.safetensors").write_bytes(b"x")
         (run_dir / f"translate-snapshot-{epoch:06d}.json").write_text("{}")
-    produced = AFTER_STEP["translate-train"](ctx)
+    assert _train_args_with_resume(train, ctx) == [*train.args, f"--resume={run_dir}"]  # interrupted: continue
+    _write_record(tmp_path, StepRecord("translate-train", [*train.args[:-1], "--ngf=8"], 1.0, {}))
+    assert _train_args_with_resume(train, ctx) == train.args  # finished with other options: a new run
+    produced = _newest_snapshot(tmp_path.joinpath(*parts), names, "translate-train")
     assert produced["network"] == str(run_dir / "translate-snapshot-000010.safetensors")
     ctx.produced["translate-train"] = produced
     (run,) = [s for b in STEP_BUILDERS for s in built_steps(b, ctx) if s.name == "translate-run"]

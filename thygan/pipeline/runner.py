@@ -23,7 +23,7 @@ from thygan.pipeline.segmentation_steps import write_pseudo_patients
 from thygan.pipeline.steps import PipelineContext, Step
 from thygan.pipeline.timing import StepTime, Stopwatch, format_step_times, load_average
 from thygan.pipeline.workflow import STEP_BUILDERS, STEP_NAMES, built_steps
-from thygan.runs import SnapshotNames, latest_snapshot, numbered_runs, read_metric_records
+from thygan.runs import NETWORK_SNAPSHOTS, SnapshotNames, latest_snapshot, numbered_runs, read_metric_records
 
 
 @dataclass
@@ -72,20 +72,31 @@ def _execute(step: Step) -> tuple[float, float | None]:
     return clock.elapsed()
 
 
+TRANSLATE_SNAPSHOTS = SnapshotNames(snapshot="translate-snapshot")  # thygan.translate.training_loop.NAMES
+HOVERNET_SNAPSHOTS = SnapshotNames(snapshot="hovernet-snapshot")    # thygan.segment.training_loop.NAMES
+# Where each training step makes its numbered run folders (under OUTDIR), and its snapshots' names.
+TRAINING_RUNS = {
+    "gan-train": (("gan",), NETWORK_SNAPSHOTS),
+    "masks-train": (("mask_translation", "runs"), TRANSLATE_SNAPSHOTS),
+    "translate-train": (("translation", "runs"), TRANSLATE_SNAPSHOTS),
+    "segment-train": (("segmentation", "runs"), HOVERNET_SNAPSHOTS),
+}
+
+
 def _without_kimg(args: list[str]) -> list[str]:
     return [arg for arg in args if not arg.startswith("--kimg=")]
 
 
 def _train_args_with_resume(step: Step, ctx: PipelineContext) -> list[str]:
-    """An unfinished GAN run in OUTDIR/gan continues from its last snapshot, and so does a finished one
-    asked for more kimg; a run with other options (preset, data, flags) starts afresh beside it."""
+    """An unfinished training run (GAN, translation, HoVer-Net) continues from its last snapshot, and so does
+    a finished GAN run asked for more kimg; a run with other options starts afresh beside it."""
     previous = read_record(ctx.outdir, step.name)
     if previous is not None and _without_kimg(previous.command) != _without_kimg(step.args):
         print("   its options changed beyond --kimg: a new run (the earlier one stays in place)")
         return step.args
-    runs = numbered_runs(ctx.outdir / "gan")
-    for run_dir in reversed(runs):
-        if latest_snapshot(run_dir) is not None:
+    parts, names = TRAINING_RUNS[step.name]
+    for run_dir in reversed(numbered_runs(ctx.outdir.joinpath(*parts))):
+        if latest_snapshot(run_dir, names=names) is not None:
             print(f"   continuing the interrupted run {run_dir}")
             return [*step.args, f"--resume={run_dir}"]
     return step.args
@@ -116,17 +127,8 @@ def _newest_snapshot(runs_dir: Path, names: SnapshotNames, step: str) -> dict:
     return {"network": str(network), "run_dir": str(runs[-1])}
 
 
-TRANSLATE_SNAPSHOTS = SnapshotNames(snapshot="translate-snapshot")  # thygan.translate.training_loop.NAMES
-HOVERNET_SNAPSHOTS = SnapshotNames(snapshot="hovernet-snapshot")    # thygan.segment.training_loop.NAMES
-# What a step hands on (a training step: its network, found in the folder it wrote).
-AFTER_STEP = {
-    "masks-train": lambda ctx: _newest_snapshot(ctx.outdir / "mask_translation" / "runs", TRANSLATE_SNAPSHOTS,
-                                                "masks-train"),
-    "translate-train": lambda ctx: _newest_snapshot(ctx.outdir / "translation" / "runs", TRANSLATE_SNAPSHOTS,
-                                                    "translate-train"),
+AFTER_STEP = {  # what a step hands on besides a training step's network (below)
     "pseudo-labels": write_pseudo_patients,
-    "segment-train": lambda ctx: _newest_snapshot(ctx.outdir / "segmentation" / "runs", HOVERNET_SNAPSHOTS,
-                                                  "segment-train"),
 }
 
 
@@ -163,10 +165,15 @@ def run_step(step: Step, ctx: PipelineContext, *, index: int, total: int) -> Ste
             if folder.is_dir():
                 print(f"   (emptying {folder}: its files came from the earlier options)")
                 shutil.rmtree(folder)
-    args = _train_args_with_resume(step, ctx) if step.name == "gan-train" else step.args
+    args = _train_args_with_resume(step, ctx) if step.name in TRAINING_RUNS else step.args
     seconds, cpu = _execute(Step(step.name, step.title, args, step.group))
-    after = {"gan-train": _after_training, **AFTER_STEP}.get(step.name)
-    produced = after(ctx) if after is not None else {}
+    if step.name == "gan-train":
+        produced = _after_training(ctx)
+    elif step.name in TRAINING_RUNS:
+        parts, names = TRAINING_RUNS[step.name]
+        produced = _newest_snapshot(ctx.outdir.joinpath(*parts), names, step.name)
+    else:
+        produced = AFTER_STEP[step.name](ctx) if step.name in AFTER_STEP else {}
     _hand_on(ctx, step.name, produced)
     _write_record(ctx.outdir, StepRecord(step.name, step.args, seconds, produced, cpu, step.group))
     print(f"   done in {format_duration(seconds)}")
