@@ -43,3 +43,9 @@ def test_cpu_total_sums_the_steps_run_now():
     total = format_step_times(times, total_seconds=3, load_start=None, load_end=None).splitlines()[-1]
     assert total.split()[1:] == ["3s", "5s"]
 
+
+
+def test_long_step_names_keep_the_columns_aligned():
+    times = [StepTime("tiles", 2, 3), StepTime("segment-infer-ihc-h-e", 10, 17)]
+    lines = format_step_times(times, total_seconds=12, load_start=None, load_end=None).splitlines()[1:]
+    assert len({len(line) for line in lines}) == 1  # header, rows and total end in the same column

@@ -229,6 +229,9 @@ def _print_outputs(ctx: PipelineContext, report: Path) -> None:
                        (ctx.network and Path(ctx.network), "the network used (load it with generate.py)"),
                        (ctx.outdir / "generated" / "grid.png", "a class grid of it"),
                        (ctx.outdir / "classifier" / "comparison.md", "the classifier without/with synthetic images"),
+                       (ctx.outdir / "translation" / "eval" / "grid.png", "the stain translation: inputs and outputs"),
+                       (ctx.outdir / "segment_cv" / "comparison.md", "HoVer-Net without/with synthetic pairs"),
+                       (ctx.outdir / "segmentation" / "compare" / "compare.md", "the sets segmented by one HoVer-Net"),
                        (ctx.outdir / "domain_gap" / "gap.md", "the domain-gap table (and UMAP plots beside it)")]:
         if path is not None and Path(path).exists():
             print(f"  {path}  - {what}")

@@ -62,11 +62,12 @@ def format_step_times(times: list[StepTime], *, total_seconds: float, load_start
     cores = os.cpu_count() or 1
     loads = "" if load_start is None or load_end is None else \
         f"; load average {load_start:.2f} at the start, {load_end:.2f} at the end, on {cores} cores"
-    lines = [f"Step times (wall clock and CPU time{loads}):", f"  {'step':<16}{'wall':>10}{'CPU':>10}"]
+    width = max([16] + [len(step.name) + 2 for step in times])
+    lines = [f"Step times (wall clock and CPU time{loads}):", f"  {'step':<{width}}{'wall':>10}{'CPU':>10}"]
     for step in times:
         note = "  (earlier run, reused)" if step.earlier else ""
-        lines.append(f"  {step.name:<16}{format_duration(step.seconds):>10}{cpu(step.cpu_seconds):>10}{note}")
+        lines.append(f"  {step.name:<{width}}{format_duration(step.seconds):>10}{cpu(step.cpu_seconds):>10}{note}")
     ran = [step for step in times if not step.earlier]
     cpu_total = None if any(step.cpu_seconds is None for step in ran) else sum(step.cpu_seconds for step in ran)
-    lines.append(f"  {'total':<16}{format_duration(total_seconds):>10}{cpu(cpu_total):>10}")
+    lines.append(f"  {'total':<{width}}{format_duration(total_seconds):>10}{cpu(cpu_total):>10}")
     return "\n".join(lines)
