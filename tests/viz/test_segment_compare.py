@@ -36,3 +36,23 @@ def test_figures_typed_and_untyped(tmp_path):
         assert wide[0] > wide[1] > 200
         with Image.open(tmp_path / f"examples_{typed}.png") as im:
             assert np.asarray(im).std() > 0
+
+
+def test_scatter_draws_one_marker_per_point_sized_by_its_images(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    drawn = []
+    original = matplotlib.axes.Axes.scatter
+
+    def record(self, x, y, *args, **kwargs):
+        drawn.append((np.asarray(x), np.asarray(y), np.asarray(kwargs["s"])))
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter", record)
+    # 40 images (a scatter, not bars): 35 go 0 -> 1 nucleus, 5 go 1 -> 2
+    result = sets_with_counts(tmp_path, [0] * 35 + [1] * 5, [1] * 35 + [2] * 5, typed=False)
+    draw_compare(result, tmp_path / "compare.png")
+    (x, y, sizes), = drawn
+    points = {(int(a), int(b)): float(s) for a, b, s in zip(x, y, sizes)}
+    assert set(points) == {(0, 1), (1, 2)}
+    assert points[(0, 1)] > 5 * points[(1, 2)]   # 35 images against 5

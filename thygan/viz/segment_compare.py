@@ -94,11 +94,18 @@ def draw_compare(result: Comparison, path: str | Path, *, type_info: dict | None
         for s, c, colour in zip(result.sets[1:], counts[1:], colours[1:]):
             if c is None:
                 continue
-            ax.scatter(counts[0], c, s=12, alpha=0.6, color=colour, label=f"{s.name} (mean {c.mean():.1f})")
-        lim = max(float(np.nanmax(np.concatenate([c for c in counts if c is not None]))), 1.0) * 1.05
+            # counts are small integers, so many images share a point: the marker's area says how many
+            points, images = np.unique(np.stack([counts[0], c], axis=1), axis=0, return_counts=True)
+            ax.scatter(points[:, 0], points[:, 1], s=10 + 290 * images / images.max(), alpha=0.5, color=colour,
+                       edgecolors="none", label=f"{s.name} (mean {c.mean():.1f}; bigger = more images)")
+            for (x0, y0), n in zip(points, images):
+                if n > 1:
+                    ax.annotate(str(n), (x0, y0), fontsize=7, ha="center", va="center")
+        lim = max(float(np.nanmax(np.concatenate([c for c in counts if c is not None]))), 1.0) * 1.15
         ax.plot([0, lim], [0, lim], color="grey", linewidth=1, label="equal")
         heading = f"Nuclei per image against {first.name} (mean {counts[0].mean():.1f})"
-        ax.set(xlabel=f"nuclei, {first.name}", ylabel="nuclei, other set", xlim=(0, lim), ylim=(0, lim))
+        margin = -0.05 * lim  # room for the markers on the axes (0 nuclei)
+        ax.set(xlabel=f"nuclei, {first.name}", ylabel="nuclei, other set", xlim=(margin, lim), ylim=(margin, lim))
     ax.legend(fontsize=8)
     _title(ax, heading, [f"{r['b']} - {r['a']}: {_num(r['count']['mean'], 2, sign=True)} / image, paired t p "
                          f"{_num(r['count']['ttest_p'])}, Wilcoxon p {_num(r['count']['wilcoxon_p'])}"
