@@ -167,3 +167,64 @@ def test_run_bad_inputs_are_one_line_exit_2(tmp_path, tiny_checkpoint):
                                                "--source", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "holds a resnet_6blocks generator, not --netG unet_256" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def _write_masks(folder: Path, num_types: int) -> list[str]:
+    """One mask of each kind translate train reads: type-map PNG, inst_map + inst_type .npz, a 2-D instance
+    map .npy (one type) and a PanNuke [H, W, 6] .npy, 32 px each; returns the file names."""
+    from tests.translate.test_masks import disc_mask
+
+    folder.mkdir(parents=True)
+    masks = [disc_mask(size=32, seed=s, count=4, num_types=num_types) for s in range(4)]
+    Image.fromarray(masks[0].type_map.astype(np.uint8)).save(folder / "a.png")
+    np.savez(folder / "b.npz", inst_map=masks[1].inst_map,
+             inst_type=np.array([masks[1].types[k] for k in sorted(masks[1].types)]))
+    np.save(folder / "c.npy", masks[2].inst_map)
+    pannuke = np.zeros((32, 32, 6), np.int32)
+    for k, t in masks[3].types.items():
+        pannuke[:, :, t - 1][masks[3].inst_map == k] = k
+    pannuke[:, :, 5] = masks[3].inst_map == 0
+    np.save(folder / "d.npy", pannuke)
+    return ["a.png", "b.npz", "c.npy", "d.npy"]
+
+
+@pytest.mark.parametrize("num_types", [1, 2])  # 1: three input channels, like an RGB generator's
+def test_run_of_a_mask_generator_equals_the_generator_on_rendered_masks(tmp_path, num_types):
+    from thygan.translate.masks import mask_input_channels, read_mask, render_mask
+
+    G = build_generator("resnet_6blocks", input_nc=mask_input_channels(num_types), ngf=2, norm="batch")
+    init_weights(G, generator=torch.Generator().manual_seed(1))
+    network = save_generator(tmp_path / "net", G.eval(), extra={"mask_types": num_types})
+    names = _write_masks(tmp_path / "masks", num_types)
+    result = CliRunner().invoke(translate_command, ["run", "--network", str(network), "--source",
+                                                    str(tmp_path / "masks"), "--out", str(tmp_path / "out"),
+                                                    "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png", "d.png"]
+    for name in names:  # 32 px: a multiple of 4, so the generator is called on the mask as is
+        x = render_mask(read_mask(tmp_path / "masks" / name, num_types).stacked(), num_types)
+        with torch.no_grad():
+            y = G(x[None])[0]
+        expected = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        got = np.asarray(Image.open(tmp_path / "out" / Path(name).with_suffix(".png")))
+        assert np.array_equal(got, expected), name
+
+
+def test_run_refuses_images_for_a_mask_generator_and_masks_for_an_image_generator(tmp_path, tiny_checkpoint):
+    G = build_generator("resnet_6blocks", input_nc=3, ngf=2)
+    mask_net = save_generator(tmp_path / "masknet", G, extra={"mask_types": 1})
+    write_images(tmp_path / "images", 2, size=(16, 16))
+    _write_masks(tmp_path / "masks", 1)
+    runner = CliRunner()
+    for network, source, message in [(mask_net, "images", "must be single-channel"),
+                                      (tiny_checkpoint, "masks", "holds nucleus masks (.npy/.npz)")]:
+        result = runner.invoke(translate_command, ["run", "--network", str(network), "--source",
+                                                   str(tmp_path / source), "--out", str(tmp_path / "o")])
+        assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+        assert message in result.output and "--source" in result.output
+        assert not (tmp_path / "o").exists()
+    (tmp_path / "jpgs").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "jpgs" / "x.jpg")
+    result = runner.invoke(translate_command, ["run", "--network", str(mask_net), "--source",
+                                               str(tmp_path / "jpgs"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "no mask files" in result.output and not (tmp_path / "o").exists()

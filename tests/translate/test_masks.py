@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy import ndimage
 
@@ -103,3 +104,23 @@ def test_sampler_masks_never_overlap_and_keep_valid_types():
             assert min(areas) * 0.5 <= nucleus.sum() <= max(areas) * 1.5  # a rotated real nucleus
     # Masks are new: not one equals a real mask.
     assert not any(np.array_equal(new.inst_map > 0, m.inst_map > 0) for m in real)
+
+
+def test_training_grid_draws_a_one_type_mask_input_as_a_mask_not_rgb():
+    """With one nucleus type the rendered input has 3 channels; as RGB its background (+1 in channel 0)
+    would be saturated red. The grid's real_A column must be mask_to_rgb's picture: black background."""
+    from thygan.translate.masks import TYPE_COLOURS, mask_to_rgb
+    from thygan.translate.training_pages import translation_grid
+
+    mask = disc_mask(size=16, seed=2, count=3, num_types=1)
+    x = render_mask(mask.stacked(), 1)[None]
+    fake = torch.zeros(1, 3, 16, 16)
+    grid = translation_grid({"real_A": x, "fake_B": fake, "real_B": fake}, masks_on_a=True)
+    tile = grid[:16, :16]
+    assert np.array_equal(tile, mask_to_rgb(x[0]))
+    background = mask.inst_map == 0
+    assert (tile[background] == 0).all()
+    contours = x[0, -1].numpy() > 0
+    assert (tile[contours] == 255).all()
+    assert (tile[(mask.inst_map > 0) & ~contours] == TYPE_COLOURS[1]).all()
+    assert np.array_equal(grid[:16, 18:34], np.full((16, 16, 3), 128, np.uint8))  # fake_B (0) stays RGB

@@ -207,11 +207,10 @@ class _PairSide(_Files):
     def __init__(self, path: Path, mask_types: int):
         self.mask_types = mask_types
         if mask_types > 0:
-            from thygan.translate.masks import MASK_SUFFIXES
+            from thygan.translate.masks import mask_files
 
             self.path = path
-            self.names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
-                                if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith("."))
+            self.names = mask_files(path)
             if not self.names:
                 raise UserError(f"--dataroot: no mask files (.png type maps, .npy, .npz) in {path}")
             for name in self.names:  # unknown type ids fail now, before a run folder exists

@@ -93,17 +93,26 @@ def load_generator(path: str | Path, *, netG: str | None = None, which: str = "G
     Raises:
         UserError: missing or unreadable file, or a generator of another --netG than ``netG``.
     """
+    return open_generator(path, netG=netG, which=which)[0]
+
+
+def open_generator(path: str | Path, *, netG: str | None = None, which: str = "G_A") -> tuple[nn.Module, int]:
+    """``(G, mask_types)``: the generator as load_generator, and the number of nucleus types of the masks it
+    takes (``translate train --mask_types``, recorded in the snapshot's JSON ``extra``), or 0 when it takes
+    images: a G_B (B -> A; masks are always A), a reference .pth or an imported file (no record)."""
     path = Path(path)
     if path.suffix == ".pth":
-        return import_reference_generator(path, netG=netG)
+        return import_reference_generator(path, netG=netG), 0
     loaded = load_checkpoint(path, registry=TRANSLATE_NETWORKS)
     gens = {k: v for k, v in loaded.networks.items() if k.startswith("G")}
-    G = gens.get(which) or (next(iter(gens.values())) if len(gens) == 1 else gens.get("G"))
-    if G is None:
+    name = which if which in gens else (next(iter(gens)) if len(gens) == 1 else "G" if "G" in gens else None)
+    if name is None:
         raise UserError(f"{path}: no generator '{which}' (holds {', '.join(loaded.networks) or 'no networks'})")
+    G = gens[name]
     if netG is not None and generator_name(G) != netG:
         raise UserError(f"{path}: holds a {generator_name(G)} generator, not --netG {netG}")
-    return G
+    mask_types = int(loaded.meta.get("extra", {}).get("mask_types") or 0)
+    return G, 0 if name == "G_B" else mask_types
 
 
 def save_generator(path: str | Path, G: nn.Module, *, name: str = "G", extra: dict | None = None) -> Path:

@@ -19,7 +19,7 @@ from skimage.transform import rotate
 
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path, atomic_write_bytes
-from thygan.translate.masks import MASK_SUFFIXES, NucleusMask, input_to_rgb, read_mask, render_mask
+from thygan.translate.masks import NucleusMask, mask_files, mask_to_rgb, read_mask, render_mask
 
 
 @dataclass
@@ -104,8 +104,7 @@ def sample_mask_folder(masks_dir: str | Path, out: str | Path, *, num_types: int
     """Draw ``count`` masks from the real masks in ``masks_dir``: ``out/sample{k:05d}.npz`` (inst_map,
     inst_type, as HoVer-Net's fields) and a colour preview ``sample{k:05d}_preview.jpg`` each (a JPEG so
     that mask readers, which take .png type maps, never mistake it for a mask); mask k uses seed + k."""
-    paths = sorted(p for p in Path(masks_dir).rglob("*") if p.suffix.lower() in MASK_SUFFIXES
-                   and not p.name.startswith("."))
+    paths = [Path(masks_dir) / name for name in mask_files(masks_dir)]
     if not paths:
         raise UserError(f"--masks: no mask files (.png type maps, .npz, PanNuke .npy) in {masks_dir}")
     try:
@@ -123,5 +122,5 @@ def sample_mask_folder(masks_dir: str | Path, out: str | Path, *, num_types: int
                             inst_type=np.array([mask.types[i] for i in range(1, len(mask.types) + 1)], np.int32))
         written.append(atomic_write_bytes(out / f"sample{k:05d}.npz", buffer.getvalue()))
         with atomic_path(out / f"sample{k:05d}_preview.jpg") as tmp:
-            Image.fromarray(input_to_rgb(render_mask(mask.stacked(), num_types))).save(tmp, format="JPEG", quality=95)
+            Image.fromarray(mask_to_rgb(render_mask(mask.stacked(), num_types))).save(tmp, format="JPEG", quality=95)
     return written

@@ -142,13 +142,27 @@ def mask_input_channels(num_types: int) -> int:
     return num_types + 2
 
 
-def input_to_rgb(x: torch.Tensor) -> np.ndarray:
-    """A generator input [C, H, W] in [-1, 1] as a picture [H, W, 3] uint8: RGB/gray as is, a rendered
-    mask as its type colours with white contours."""
-    if x.shape[0] in (1, 3):
-        img = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return img.expand(3, -1, -1).permute(1, 2, 0).numpy()
-    types = x[:-1].argmax(0).cpu().numpy()
+def mask_files(folder: str | Path) -> list[str]:
+    """Relative names of the mask files under ``folder`` (any depth; hidden files skipped), sorted."""
+    folder = Path(folder)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+def mask_to_rgb(x: torch.Tensor) -> np.ndarray:
+    """A rendered mask [num_types + 2, H, W] (see render_mask) as a picture [H, W, 3] uint8: each pixel in
+    the colour of its most likely type (background black) with white instance contours. Works on a
+    generator's own mask-like output too (argmax of its type channels)."""
+    types = x[:-1].detach().float().argmax(0).cpu().numpy()
     rgb = TYPE_COLOURS[types % len(TYPE_COLOURS)].copy()
-    rgb[x[-1].cpu().numpy() > 0] = 255
+    rgb[x[-1].detach().float().cpu().numpy() > 0] = 255
     return rgb
+
+
+def input_to_rgb(x: torch.Tensor, *, is_mask: bool = False) -> np.ndarray:
+    """A generator input [C, H, W] in [-1, 1] as a picture [H, W, 3] uint8: gray/RGB as is, a rendered
+    mask (``is_mask``; with one nucleus type it too has 3 channels, so the count cannot tell) by mask_to_rgb."""
+    if is_mask:
+        return mask_to_rgb(x)
+    img = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return img.expand(3, -1, -1).permute(1, 2, 0).numpy()

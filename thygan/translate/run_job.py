@@ -18,7 +18,7 @@ from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.images import save_png
 from thygan.progress import progress
-from thygan.translate.generator_file import load_generator
+from thygan.translate.generator_file import open_generator
 from thygan.translate.inference import (
     DiskCanvas,
     padded_reader,
@@ -46,26 +46,21 @@ class RunJob:
     verbose: bool = True          # progress bars
 
 
-def _mask_types(G: torch.nn.Module) -> int:
-    """Nucleus types of a mask -> image generator (input = one-hot types + background + contours), else 0."""
-    nc = G.init_kwargs["input_nc"]
-    return 0 if nc in (1, 3) else nc - 2
-
-
 def run_translation(job: RunJob) -> list[Path]:
     """Translate ``job.source``; returns the files written."""
     if job.overlap * 2 > job.tile:
         raise UserError(f"--overlap: at most half of --tile ({job.tile // 2} px), got {job.overlap}")
     device = pick_device(job.device)
-    G = load_generator(job.network, netG=job.netG, which=job.which).eval().requires_grad_(False).to(device)
+    G, mask_types = open_generator(job.network, netG=job.netG, which=job.which)
+    G = G.eval().requires_grad_(False).to(device)
     source, out = Path(job.source), Path(job.out)
     if not source.exists():
         raise UserError(f"--source: no such file or folder '{source}'")
-    if source.is_file() and is_slide_file(source):
-        return [_run_slide(job, G, source, out, device)]
-    mask_types = _mask_types(G)
     if mask_types:
         return _run_masks(job, G, source, out, device, mask_types)
+    _refuse_masks(source, G.init_kwargs["input_nc"])
+    if source.is_file() and is_slide_file(source):
+        return [_run_slide(job, G, source, out, device)]
     if source.is_file() and source.suffix.lower() != ".zip":
         files, names = ImageFiles(source.parent, what="--source"), [source.name]
     else:
@@ -111,21 +106,40 @@ def _channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image
 
 
-def _run_masks(job: RunJob, G, source: Path, out: Path, device, mask_types: int) -> list[Path]:
-    from thygan.translate.masks import MASK_SUFFIXES, read_mask, render_mask
+def _refuse_masks(source: Path, input_nc: int) -> None:
+    """An image generator given nucleus-mask arrays (.npy/.npz anywhere in the folder; a type-map PNG
+    cannot be told from a gray image) or taking neither gray nor RGB: one line."""
+    if input_nc not in (1, 3):
+        raise UserError(f"--network: the generator takes {input_nc} input channels and its file records no "
+                        f"--mask_types, so translate run cannot tell how to feed it")
+    arrays = (".npy", ".npz")
+    if source.suffix.lower() in arrays or (source.is_dir() and any(p.suffix.lower() in arrays
+                                                                   for p in source.rglob("*"))):
+        raise UserError(f"--source: '{source}' holds nucleus masks (.npy/.npz), but the generator takes images "
+                        f"(its snapshot records no --mask_types)")
 
-    paths = [source] if source.is_file() else sorted(
-        p for p in source.rglob("*") if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith("."))
-    if not paths:
-        raise UserError(f"--source: no mask files (.png type maps, .npy, .npz) in '{source}' (the generator "
-                        f"takes {mask_types}-type nucleus masks)")
+
+def _run_masks(job: RunJob, G, source: Path, out: Path, device, mask_types: int) -> list[Path]:
+    """Every mask file of a folder (or one mask file), read and rendered as translate train does."""
+    from thygan.translate.masks import MASK_SUFFIXES, mask_files, read_mask, render_mask
+
+    expected = f"{mask_types}-type nucleus masks (.png type maps, .npy, .npz), as in training"
+    if source.is_file() and source.suffix.lower() not in MASK_SUFFIXES:
+        raise UserError(f"--source: '{source}' is not a mask file; the generator takes {expected}")
+    root, names = (source.parent, [source.name]) if source.is_file() else (source, mask_files(source))
+    if not names:
+        raise UserError(f"--source: no mask files in '{source}'; the generator takes {expected}")
+    for name in names:  # an image folder, or unknown type ids, fail now, before any output
+        try:
+            read_mask(root / name, mask_types)
+        except UserError as exc:
+            raise UserError(f"--source: {exc} (the generator takes {expected})") from None
     written = []
-    for path in progress(paths, desc="translate masks", unit="mask", disable=not job.verbose):
-        rel = path.name if source.is_file() else path.relative_to(source).as_posix()
-        target = out / Path(rel).with_suffix(".png")
+    for name in progress(names, desc="translate masks", unit="mask", disable=not job.verbose):
+        target = out / Path(name).with_suffix(".png")
         if target.exists() and not job.overwrite:
             continue
-        stacked = read_mask(path, mask_types).stacked()
+        stacked = read_mask(root / name, mask_types).stacked()
         [result] = translate_images(G, [stacked], device=device, to_input=lambda a: render_mask(a, mask_types))
         written.append(save_png(target, result))
     return written

@@ -201,7 +201,7 @@ def training_loop(opts: TranslateOptions, *, run_dir: str | Path | None = None,
                 + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
             runs.append_line(run_dir / runs.STATS_FILE, json.dumps(
                 {"epoch": epoch + 1, "iters": step, "lr": lr, "sec_per_epoch": seconds, **means}))
-            images = write_epoch_page(run_dir, epoch + 1, model, display)
+            images = write_epoch_page(run_dir, epoch + 1, model, display, masks_on_a=opts.mask_types > 0)
             runs.write_epoch_scalars(writer, {**means, "lr": lr}, epoch + 1, images={"progress": images})
         _save(run_dir, epoch + 1, opts, model, device, is_main)
     if writer is not None:

@@ -28,14 +28,19 @@ def display_batch(dataset, count: int, device: torch.device) -> dict[str, torch.
     return {side: torch.stack([item[side] for item in items]).to(device) for side in ("A", "B")}
 
 
-def translation_grid(columns: dict[str, torch.Tensor]) -> np.ndarray:
-    """{kind: [n, C, H, W] in [-1, 1]} -> [rows, cols] grid image [H', W', 3] uint8."""
-    tiles = [[input_to_rgb(images[r]) for images in columns.values()] for r in range(len(next(iter(columns.values()))))]
+def translation_grid(columns: dict[str, torch.Tensor], *, masks_on_a: bool = False) -> np.ndarray:
+    """{kind: [n, C, H, W] in [-1, 1]} -> [rows, cols] grid image [H', W', 3] uint8. With ``masks_on_a``
+    the A-side columns (real_A, and CycleGAN's fake_A, rec_A) are rendered nucleus masks, drawn in type
+    colours on black with white contours (thygan.translate.masks.mask_to_rgb), not as RGB."""
+    rows = len(next(iter(columns.values())))
+    tiles = [[input_to_rgb(images[r], is_mask=masks_on_a and kind.endswith("_A")) for kind, images in columns.items()]
+             for r in range(rows)]
     return image_grid(np.stack([np.stack(row) for row in tiles]))
 
 
 @torch.no_grad()
-def write_epoch_page(run_dir: Path, epoch: int, model, display: dict[str, torch.Tensor]) -> np.ndarray:
+def write_epoch_page(run_dir: Path, epoch: int, model, display: dict[str, torch.Tensor], *,
+                     masks_on_a: bool = False) -> np.ndarray:
     """Write ``web/images/epoch{NNN}.png`` and refresh ``web/index.html``; returns the grid."""
     nets = list(model.nets.values())
     modes = [net.training for net in nets]
@@ -45,7 +50,7 @@ def write_epoch_page(run_dir: Path, epoch: int, model, display: dict[str, torch.
         columns = model.translations(display["A"], display["B"])
         for net, mode in zip(nets, modes):
             net.train(mode)
-    grid = translation_grid(columns)
+    grid = translation_grid(columns, masks_on_a=masks_on_a)
     web = Path(run_dir) / WEB_DIR
     save_png(web / "images" / f"epoch{epoch:03d}.png", grid)
     pages = sorted((web / "images").glob("epoch*.png"), reverse=True)
