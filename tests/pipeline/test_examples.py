@@ -147,6 +147,22 @@ def test_pannuke_pix2pix_dry_run(tmp_path):
     assert not recipe.exists()  # a dry run writes no recipe
 
 
+def test_held_out_masks_are_translated_and_scored(tmp_path):
+    """translate run reads the masks of a mask -> H&E generator (its snapshot's mask_types); eval scores them."""
+    path = with_your_data("pannuke_pix2pix.yaml", tmp_path)
+    config = yaml.safe_load(path.read_text())
+    data, out = tmp_path / "data", tmp_path / "out"
+    config["mask_translation"].update(translate=f"{data}/pannuke_pairs/fold3/A", real=f"{data}/pannuke_pairs/fold3/B",
+                                      metrics="psnr,ssim")
+    path.write_text(yaml.safe_dump(config))
+    commands = dry_run(path)
+    run = find(commands, "translate", "run")
+    assert f"--source={data}/pannuke_pairs/fold3/A" in run and f"--out={out}/mask_translation/translated" in run
+    scores = find(commands, "translate", "eval")
+    assert f"--real={data}/pannuke_pairs/fold3/B" in scores and "--metrics=psnr,ssim" in scores
+    assert not any(a.startswith("--source=") for a in scores)  # masks are not images to show
+
+
 def test_inline_segment_recipe_gets_the_trained_generator(tmp_path):
     """After masks-train, the inline recipe's {mask_generator} is its snapshot; the file is written."""
     import json
@@ -185,7 +201,6 @@ def test_demo_dry_run_has_the_translation_and_segmentation_steps(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["translation"].update(domain_a=None), "translation needs 'network'"),
     (lambda c: c["translation"].update(model="unit"), "translation.model must be"),
-    (lambda c: c["translation"].update(mask_types=5), "translate run paints image folders, not the masks"),
     (lambda c: c["segmentation"].update(sets=["IHC"]), "segmentation.sets: expected NAME=FOLDER"),
     (lambda c: c["segmentation"].update(sets=["a=x", "a=y"]), "set names must differ"),
     (lambda c: c["segmentation"].update(model="nope.tar"), "pipeline: segmentation.model: nope.tar does not exist"),

@@ -141,7 +141,8 @@ def train_command(resume, device, gpus, dry_run, **kwargs):
 @click.option("--network", required=True, metavar="PATH", type=click.Path(dir_okay=False),
               help="A translate snapshot (.safetensors/.json) or a reference *_net_G*.pth.")
 @click.option("--source", required=True, metavar="PATH", type=click.Path(),
-              help="Folder or zip of images (or of masks for a mask -> image generator), one image, or a slide.")
+              help="Folder or zip of images, one image, or a slide; for a generator trained with --mask_types "
+                   "a folder (or file) of masks: .png type maps, .npz, .npy, as training reads them.")
 @click.option("--out", required=True, metavar="PATH", type=click.Path(),
               help="Output folder; for a slide also a .tif/.tiff path (tiled pyramidal TIFF).")
 @click.option("--which", type=click.Choice(["G_A", "G_B", "G"]), default="G_A", show_default=True,
@@ -162,12 +163,13 @@ def train_command(resume, device, gpus, dry_run, **kwargs):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to run; auto = cuda when available.")
 def run_command(**kwargs):
-    """Translate every image of a folder or zip, or a whole slide (tiled, blended seams).
+    """Translate every image of a folder or zip, a whole slide (tiled, blended seams), or masks (mask -> H&E).
 
     \b
     Examples:
       thygan translate run --network run/translate-snapshot-000200.safetensors --source testA/ --out fakeB/
       thygan translate run --network latest_net_G_A.pth --source slide.svs --out slide_he.tif
+      thygan translate run --network masks2he/translate-snapshot-000200.safetensors --source test_masks/ --out fakeHE/
     """
     from thygan.translate.run_job import RunJob, run_translation
 

@@ -115,7 +115,7 @@ class TranslationSection:
     crop_size: int = 256
     preprocess: str = "resize_and_crop"
     extra: list[str] = field(default_factory=list)   # more translate-train flags, e.g. ["--lambda_L1=75"]
-    translate: str | None = None         # a set translated after training (translate run); null = none
+    translate: str | None = None         # a set translated after training (translate run; masks with mask_types)
     which: str = "G_A"                   # generator used for it (CycleGAN: G_A = A -> B)
     real: str | None = None              # paired true targets of that set (PSNR/SSIM by file name)
     target: str | None = None            # target-domain images for FID/KID (default: real)
@@ -285,9 +285,6 @@ def _validate_translation(section: TranslationSection | None, where: str) -> Non
     if not section.network and not section.dataroot and not (section.domain_a and section.domain_b):
         raise UserError(f"{where} needs 'network' (a trained generator), 'dataroot', or 'domain_a' and 'domain_b' "
                         "(the two image folders to learn from)")
-    if section.mask_types and section.translate:
-        raise UserError(f"{where}.translate: translate run paints image folders, not the masks of a mask -> H&E "
-                        "generator (mask_types > 0); leave translate out (the pix2pix_masks recipes use it)")
     if section.metrics and not section.translate:
         raise UserError(f"{where}.metrics scores the translations of 'translate', which is not set "
                         "(set it, or metrics: null)")

@@ -103,8 +103,9 @@ def eval_step(ctx: PipelineContext, t: Translator) -> Step | None:
         return None
     real = flag("real", section.real and ctx.fill(section.real, f"{t.key}.real"))
     target = flag("target", section.target and ctx.fill(section.target, f"{t.key}.target"))
-    source = ctx.fill(section.translate, f"{t.key}.translate")
+    # translate eval shows --source as images; masks (mask_types) would show as black tiles, so they are left out.
+    source = [] if section.mask_types else [f"--source={ctx.fill(section.translate, f'{t.key}.translate')}"]
     return Step(f"{t.prefix}-eval", f"Score the translations ({section.metrics}) and draw a grid",
-                ["translate", "eval", f"--fake={t.translated(ctx)}", *real, *target, f"--source={source}",
+                ["translate", "eval", f"--fake={t.translated(ctx)}", *real, *target, *source,
                  f"--outdir={t.folder(ctx) / 'eval'}", f"--metrics={section.metrics}",
                  f"--device={ctx.config.device}"])
