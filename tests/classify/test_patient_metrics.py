@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-from thygan.classify.cv import mean_interval
 from thygan.classify.patient_metrics import (
     aggregate_patients,
     bootstrap_intervals,
@@ -13,6 +12,7 @@ from thygan.classify.patient_metrics import (
     study_log_lines,
     summary_metrics,
 )
+from thygan.metrics.paired_folds import mean_interval
 
 
 def random_predictions(seed: int, n: int, classes: int):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from thygan.metrics.paired_folds import mean_interval, paired_test
+from thygan.metrics.paired_folds import mean_interval, paired_test, score_interval
 
 
 def t2_cdf(x: float) -> float:
@@ -68,3 +68,13 @@ def test_mean_interval_matches_scipy():
     assert (low, high) == pytest.approx(expected, rel=1e-12)
     assert sd == pytest.approx(np.std(values, ddof=1))
     assert mean_interval([0.5]) == (0.5, 0.0, None, None)
+
+
+def test_score_interval_clips_to_the_unit_range_only():
+    values = [0.99, 0.90, 1.0]                                 # t-interval runs past 1
+    mean, sd, low, high = mean_interval(values)
+    assert high > 1
+    assert score_interval(values) == (mean, sd, low, 1.0)
+    assert score_interval([0.02, 0.2])[2] == 0.0               # and below 0
+    assert score_interval([0.6, 0.62, 0.61]) == mean_interval([0.6, 0.62, 0.61])  # inside: unchanged
+    assert score_interval([0.5]) == (0.5, 0.0, None, None)

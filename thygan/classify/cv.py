@@ -29,7 +29,7 @@ from thygan.classify.train import train_classifier
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_write_text
 from thygan.io.tables import markdown_table, write_csv
-from thygan.metrics.paired_folds import BASELINE, mean_interval, paired_against_baseline
+from thygan.metrics.paired_folds import BASELINE, paired_against_baseline, score_interval
 from thygan.sources.recipe import recipe_name
 
 METRIC_COLUMNS = {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc.",
@@ -142,14 +142,8 @@ def run_cv(base: TrainOptions, *, split_files: dict[int, Path], recipes: list[st
     return fold_rows
 
 
-def _bounded_interval(values: list[float]) -> tuple[float, float, float | None, float | None]:
-    """mean_interval with the interval clipped to [0, 1], where every metric of the table lives."""
-    mean, sd, low, high = mean_interval(values)
-    return (mean, sd, None, None) if low is None else (mean, sd, max(low, 0.0), min(high, 1.0))
-
-
 def _cell(values: list[float]) -> tuple[str, str]:
-    mean, sd, low, high = _bounded_interval(values)
+    mean, sd, low, high = score_interval(values)
     interval = "" if low is None else f"[{100 * low:.2f}, {100 * high:.2f}]"
     return f"{100 * mean:.2f} ± {100 * sd:.2f}", interval
 
@@ -203,7 +197,7 @@ def write_comparison(fold_rows: list[dict], out_dir: Path) -> None:
             line[title] = text
             if key == "accuracy":
                 line["accuracy 95% CI"] = interval
-            mean, sd, low, high = _bounded_interval(values)
+            mean, sd, low, high = score_interval(values)
             numbers |= {f"{key}_mean": mean, f"{key}_sd": sd, f"{key}_low": low, f"{key}_high": high}
         numbers |= _paired_columns(groups, recipe, set_name)
         table.append(line)

@@ -35,6 +35,12 @@ def mean_interval(values: list[float]) -> tuple[float, float, float | None, floa
     return mean, sd, mean - half, mean + half
 
 
+def score_interval(values: list[float]) -> tuple[float, float, float | None, float | None]:
+    """``mean_interval`` of scores that live in [0, 1] (accuracies, PQ, Dice), the interval clipped to [0, 1]."""
+    mean, sd, low, high = mean_interval(values)
+    return (mean, sd, None, None) if low is None else (mean, sd, max(low, 0.0), min(high, 1.0))
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """Recipe minus baseline over the folds both have a value for. Fields are None when n < 2."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from thygan.io.atomic import atomic_path, atomic_write_text
 from thygan.io.tables import markdown_table, write_csv
-from thygan.metrics.paired_folds import BASELINE, mean_interval, paired_against_baseline
+from thygan.metrics.paired_folds import BASELINE, paired_against_baseline, score_interval
 
 METRIC_TITLES = {"pq": "PQ", "aji": "AJI", "dice": "Dice", "mPQ": "mPQ", "bPQ": "bPQ"}
 
@@ -24,10 +24,7 @@ def _finite(values) -> list[float]:
 def _summary(values: list[float]) -> tuple[float | None, float | None, float | None, float | None]:
     """(mean, sd, low, high) of the finite values, the interval clipped to [0, 1]; all None without values."""
     values = _finite(values)
-    if not values:
-        return None, None, None, None
-    mean, sd, low, high = mean_interval(values)
-    return mean, sd, None if low is None else max(low, 0.0), None if high is None else min(high, 1.0)
+    return score_interval(values) if values else (None, None, None, None)
 
 
 def write_comparison(fold_rows: list[dict], out_dir: str | Path) -> None:
