@@ -8,13 +8,18 @@ from pathlib import Path
 from thygan.io.atomic import atomic_write_text
 
 
-def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
-    """Rows of equal keys (the first row's order) as a CSV file; None is written as an empty cell."""
+def csv_text(rows: list[dict]) -> str:
+    """Rows of equal keys (the first row's order) as CSV text; None is written as an empty cell."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return atomic_write_text(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """``csv_text`` of the rows as a file, written atomically."""
+    return atomic_write_text(path, csv_text(rows))
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -19,8 +19,6 @@ What is measured:
   scoring), with the same paired tests between sets.
 """
 
-import csv
-import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from thygan.errors import UserError
+from thygan.io.tables import csv_text
 
 TRUTH_METRICS = ("dice", "aji", "pq")
 
@@ -232,12 +231,7 @@ def image_rows(result: Comparison) -> list[dict]:
 
 
 def to_csv(result: Comparison) -> str:
-    rows = image_rows(result)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text(image_rows(result))
 
 
 def set_summary(s: SegmentedSet, type_names: dict[int, str]) -> dict:
