@@ -1,5 +1,6 @@
 """Thin helpers over torch.distributed that behave as a world of one when it is not initialised."""
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -79,3 +80,16 @@ def gather_names(names: list[str]) -> set[str]:
 def barrier() -> None:
     if is_initialized():
         dist.barrier()
+
+
+def leave_process_group() -> None:
+    """Destroy the process group after the garbage collector has freed what the training left behind.
+
+    A gloo group destroyed while the training's objects still wait for the collector (modules, optimizers
+    and DDP wrappers sit in reference cycles) makes the process abort at exit now and then ("terminate
+    called without an active exception", SIGABRT, no Python frame): 7 in 120 two-process DDP runs here and
+    17 in 120 with hand-written gradient all-reduces, none in 280 once ``gc.collect()`` ran first. A
+    barrier before destroying did not help (8 in 120).
+    """
+    gc.collect()
+    dist.destroy_process_group()

@@ -10,6 +10,7 @@ from tests.stylegan.test_training import tiny_options
 from thygan.stylegan.train_launch import StopFlag, resolve_options
 from thygan.stylegan.training_loop import STOP_CHECK_INTERVAL, _agreed_stop, training_loop
 from thygan.stylegan.training_options import TrainFlags
+from torch_utils import distributed
 
 
 def test_repeated_sigterm_still_ends_with_a_snapshot():
@@ -31,7 +32,7 @@ def _vote(rank: int, world_size: int, init_file: str, results) -> None:
         votes = [_agreed_stop(requested, batch_idx, torch.device("cpu")) for batch_idx in range(1, 2 * 16 + 1)]
         results[rank] = votes
     finally:
-        torch.distributed.destroy_process_group()
+        distributed.leave_process_group()
 
 
 def test_processes_agree_on_when_to_stop(tmp_path):
