@@ -120,6 +120,30 @@ def test_infer_tile_outputs_and_resume(tmp_path, tiny_model):
     assert run(args).exit_code == 0 and (out / "json" / "t1.json").stat().st_mtime_ns == before  # skipped
 
 
+
+def test_infer_tile_refuses_outputs_of_another_model_until_overwrite(tmp_path, tiny_model):
+    """A rerun with other weights must not keep the first model's outputs as if they were its own."""
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    Image.fromarray(render(disk_instances(80, [(20, 20), (50, 60)]))).save(tiles / "t1.png")
+    out = tmp_path / "out"
+    args = ["segment", "infer", "tile", "--input-dir", str(tiles), "--output-dir", str(out), "--device", "cpu"]
+    assert run(args + ["--model", str(tiny_model)]).exit_code == 0
+    first = (out / "json" / "t1.json").read_bytes()
+    net = HoVerNet(nr_types=3, **TINY)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(0.05)
+    other = tmp_path / "other" / "hovernet-snapshot-000002"
+    save_checkpoint(other, networks={"net": net}, registry=NETWORKS, extra={"input_size": 128})
+    other_args = args + ["--model", str(other.with_suffix(".safetensors"))]
+    assert_user_error(run(other_args), "--output-dir", "1 output(s)", "another model", "--overwrite")
+    assert (out / "json" / "t1.json").read_bytes() == first
+    assert_user_error(run(args + ["--model", str(tiny_model), "--blend", "constant"]), "another blend")
+    result = run(other_args + ["--overwrite"])
+    assert result.exit_code == 0 and "1 tiles segmented" in result.output, result.output
+    assert run(other_args).exit_code == 0  # the new model's outputs resume
+
 def test_infer_and_training_data_take_the_same_image_files(tmp_path, tiny_model):
     """One list of image kinds (thygan.data.image_files) for both readers: png, jpg, jpeg, tif, tiff and bmp,
     any case; neither takes .npy, text or hidden files (a macOS ._ resource fork is not an image)."""

@@ -135,6 +135,31 @@ def test_run_translates_every_image_of_any_size_and_resumes(tmp_path, tiny_check
                           np.asarray(Image.open(tmp_path / "out" / "sub" / "001.png")))
 
 
+
+def test_run_refuses_translations_of_another_generator_until_overwrite(tmp_path, tiny_checkpoint):
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_images(src, 3, size=(12, 12))
+    G = build_generator("resnet_6blocks", ngf=2)
+    init_weights(G, generator=torch.Generator().manual_seed(1))
+    other = save_generator(tmp_path / "other", G)
+    runner = CliRunner()
+
+    def translate(network, *extra):
+        return runner.invoke(translate_command, ["run", "--network", str(network), "--source", str(src), "--out",
+                                                 str(out), "--device", "cpu", *extra])
+
+    assert translate(tiny_checkpoint).exit_code == 0
+    before = (out / "000.png").read_bytes()
+    result = translate(other)
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "--out" in result.output and "another generator" in result.output and "--overwrite" in result.output
+    assert (out / "000.png").read_bytes() == before
+    assert translate(tiny_checkpoint, "--overlap", "32").exit_code == 2  # settings count too
+    result = translate(other, "--overwrite")
+    assert result.exit_code == 0 and "3 file(s) written" in result.output
+    assert (out / "000.png").read_bytes() != before
+    assert "0 file(s) written" in translate(other).output
+
 @pytest.mark.slow
 def test_run_on_the_bundled_slide_writes_a_pyramid(tmp_path, tiny_checkpoint):
     import openslide
@@ -200,7 +225,8 @@ def test_run_of_a_mask_generator_equals_the_generator_on_rendered_masks(tmp_path
                                                     str(tmp_path / "masks"), "--out", str(tmp_path / "out"),
                                                     "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png", "d.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".thygan-settings.json", "a.png", "b.png", "c.png",
+                                                                    "d.png"]
     for name in names:  # 32 px: a multiple of 4, so the generator is called on the mask as is
         x = render_mask(read_mask(tmp_path / "masks" / name, num_types).stacked(), num_types)
         with torch.no_grad():

@@ -251,13 +251,15 @@ def infer_command():
               help="Gets json/, mat/, overlay/, geojson/ and qupath/.")
 @click.option("--draw-dot", is_flag=True, help="Also draw each nucleus centroid in the overlays.")
 @click.option("--save-qupath/--no-save-qupath", default=True, show_default=True, help="Write qupath/{name}.tsv.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo tiles that have outputs (default: skip them, i.e. resume). Needed to replace outputs that "
+                   "another model or other settings made (recorded in .thygan-settings.json).")
 @click.option("--save-pannuke", is_flag=True,
               help="Also write pannuke/masks.npy [N, H, W, 6] (PanNuke's per-type instance channels + background), "
                    "images.npy and names.txt (row order), for `segment stats --mode=pannuke` and PanNuke-metrics. "
                    "Needs a 6-type PanNuke model and tiles of one size.")
 def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device, overlap, blend, input_dir,
-                       output_dir, draw_dot,
-                       save_qupath, save_pannuke):
+                       output_dir, draw_dot, save_qupath, overwrite, save_pannuke):
     """Segment every tile of a folder (replaces `python run_infer.py ... tile`).
 
     \b
@@ -276,7 +278,7 @@ def infer_tile_command(model_path, mode, nr_types, type_info, batch_size, device
         check_tiles(folder_images(input_dir), net.nr_types)
     done = infer_tiles(net, input_dir, output_dir, input_size=input_size, output_size=output_size, type_info=info,
                        batch_size=batch_size, device=device, overlap=overlap, blend=blend, draw_dot=draw_dot,
-                       save_qupath=save_qupath)
+                       save_qupath=save_qupath, overwrite=overwrite)
     click.echo(f"{len(done)} tiles segmented into {output_dir}")
     if save_pannuke:
         click.echo(f"PanNuke masks: {write_pannuke(output_dir, folder_images(input_dir)) / 'masks.npy'}")

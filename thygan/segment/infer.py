@@ -4,7 +4,9 @@ Tile mode, per image: ``json/{name}.json`` ({"mag": null, "nuc": {id: {bbox, cen
 type_prob}}}), ``mat/{name}.mat`` (inst_map, inst_uid, inst_type, inst_centroid), ``overlay/{name}.png``
 (contours in the type_info.json colours), ``qupath/{name}.tsv`` (QuPath point import: x, y, class, name,
 colour as (r<<16)+(g<<8)+b), and ``geojson/{name}.geojson`` (one polygon detection per nucleus with its
-classification; QuPath opens it with File > Import objects). Images with a JSON already are skipped.
+classification; QuPath opens it with File > Import objects). Images with a JSON already are skipped when
+``.thygan-settings.json`` says the same model and settings made them (thygan.runs.output_settings); outputs
+of another model or settings are refused unless ``overwrite``.
 
 Slide mode reads the slide in chunks (``chunk`` px plus a ``margin`` on every side, at the processing
 resolution) where the tissue mask has tissue, and keeps the nuclei whose centroid lies in the chunk's core:
@@ -35,6 +37,7 @@ from thygan.data.image_files import folder_images
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path, atomic_write_text
 from thygan.metrics.detector import module_fingerprint
+from thygan.runs.output_settings import claim_outputs
 from thygan.segment.networks import HoVerNet
 from thygan.segment.overlay import draw_overlay
 from thygan.segment.postproc import instance_map, instance_records
@@ -102,9 +105,10 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *, input_size: int, output_size: int,
                 type_info: dict | None = None, batch_size: int = 8, device: torch.device | str = "cpu",
                 overlap: int | str = 0, blend: str = "gaussian", draw_dot: bool = False, save_qupath: bool = True,
-                verbose: bool = True) -> list[str]:
-    """Segment every image of a flat folder; returns the names processed now (finished ones are skipped).
-    ``overlap`` / ``blend``: window overlap in output pixels and its blending (see thygan.segment.predict)."""
+                overwrite: bool = False, verbose: bool = True) -> list[str]:
+    """Segment every image of a flat folder; returns the names processed now (finished ones are skipped,
+    all are redone with ``overwrite``). ``overlap`` / ``blend``: window overlap in output pixels and its
+    blending (see thygan.segment.predict)."""
     from PIL import Image
 
     from thygan.progress import progress
@@ -116,10 +120,14 @@ def infer_tiles(net: HoVerNet, input_dir: str | Path, output_dir: str | Path, *,
     paths = folder_images(input_dir)
     if not paths:
         raise UserError(f"{input_dir}: no images (png, jpg, tif, bmp, ...)")
+    settings = {"model": module_fingerprint(net), "input_size": input_size, "output_size": output_size,
+                "overlap": overlap, "blend": blend, "type_info": type_info, "draw_dot": draw_dot}
+    claim_outputs(output_dir, settings, done_markers=[output_dir / "json" / f"{p.stem}.json" for p in paths],
+                  overwrite=overwrite, flag="--output-dir")
     subdirs = ["json", "mat", "overlay", "geojson"] + (["qupath"] if save_qupath else [])
     for sub in subdirs:
         (output_dir / sub).mkdir(parents=True, exist_ok=True)
-    todo = [p for p in paths if not (output_dir / "json" / f"{p.stem}.json").is_file()]
+    todo = [p for p in paths if overwrite or not (output_dir / "json" / f"{p.stem}.json").is_file()]
     sizes = []
     for p in todo:
         with Image.open(p) as im:

@@ -3,7 +3,10 @@ mask -> H&E generator), a single image, or a whole slide; see thygan.translate.i
 
 Every input is translated (no ``--num_test`` cap). Outputs keep the inputs' relative names with a
 .png suffix; an output that already exists is skipped, so an interrupted run resumes where it stopped
-(each PNG is written atomically).
+(each PNG is written atomically). Folder outputs record the generator and settings in
+``.thygan-settings.json`` (thygan.runs.output_settings): outputs of another generator or settings are
+refused unless ``--overwrite``, so a rerun never mixes two models' translations. A slide written to a
+.tif is one file and is skipped when it exists.
 """
 
 from dataclasses import dataclass
@@ -17,7 +20,9 @@ from thygan.data.tiling import is_slide_file
 from thygan.device import pick_device
 from thygan.errors import UserError
 from thygan.io.images import save_png
+from thygan.metrics.detector import module_fingerprint
 from thygan.progress import progress
+from thygan.runs.output_settings import claim_outputs
 from thygan.translate.generator_file import open_generator
 from thygan.translate.inference import (
     DiskCanvas,
@@ -78,6 +83,7 @@ def run_translation(job: RunJob) -> list[Path]:
         pending.clear()
 
     todo = [(n, out / Path(n).with_suffix(".png")) for n in names]
+    _claim(job, G, out, [t for _, t in todo], input_kind="images")
     todo = [(n, t) for n, t in todo if job.overwrite or not t.exists()]
     for name, target in progress(todo, desc="translate", unit="img", disable=not job.verbose):
         image = _channels(decode_image(files.read(name), (files.path / (files.prefix + name)).as_posix()), channels)
@@ -93,6 +99,14 @@ def run_translation(job: RunJob) -> list[Path]:
     if pending:
         flush()
     return written
+
+
+def _claim(job: RunJob, G, out: Path, targets: list[Path], *, input_kind: str) -> None:
+    """Record what makes the outputs in ``out`` (the batch size and device are left out: they do not
+    change the images beyond float rounding)."""
+    settings = {"generator": module_fingerprint(G), "which": job.which, "input": input_kind, "tile": job.tile,
+                "overlap": job.overlap}
+    claim_outputs(out, settings, done_markers=targets, overwrite=job.overwrite, flag="--out")
 
 
 def _channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -134,6 +148,7 @@ def _run_masks(job: RunJob, G, source: Path, out: Path, device, mask_types: int)
             read_mask(root / name, mask_types)
         except UserError as exc:
             raise UserError(f"--source: {exc} (the generator takes {expected})") from None
+    _claim(job, G, out, [out / Path(name).with_suffix(".png") for name in names], input_kind="masks")
     written = []
     for name in progress(names, desc="translate masks", unit="mask", disable=not job.verbose):
         target = out / Path(name).with_suffix(".png")
