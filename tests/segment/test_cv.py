@@ -203,6 +203,22 @@ def test_dry_run_prints_the_plan(tmp_path, recipe):
     result = run(["segment-cv", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "out"), "--folds", "3",
                   "--recipes", f"none,{recipe}", *TINY_FLAGS, "-n"])
     assert result.exit_code == 0 and "warning: " in result.output and "reads its 'data' from --data" in result.output
+    assert "MSGE kernels reference" in result.output
+
+
+def test_msge_kernel_reaches_every_fold_training(tmp_path, recipe):
+    from thygan.segment.cv import fold_options, plan_cv
+    from thygan.segment.training_loop import SegmentOptions
+
+    slide_tiles(tmp_path / "data")
+    result = run(["segment-cv", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "out"), "--folds", "3",
+                  *TINY_FLAGS, "--msge-kernel", "monai", "-n"])
+    assert result.exit_code == 0 and "MSGE kernels monai" in result.output, result.output
+    base = SegmentOptions(data=str(tmp_path / "data"), mode="fast", width=TINY["width"], blocks=[1, 1, 1, 1],
+                          input_size=128, epochs=[1, 1], batch=[2, 2], nr_types=3, device="cpu", msge_kernel="monai")
+    plan = plan_cv(base, folds=3, recipes=["none"], external=None)
+    fold_file = write_fold_files(tmp_path / "folds", plan.folds)[0]
+    assert fold_options(plan, "none", fold_file, tmp_path / "run", tmp_path / "cache").msge_kernel == "monai"
 
 
 @pytest.mark.slow

@@ -138,6 +138,11 @@ def hovernet_training_options(function):
                      help="Random seed."),
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
                      help="Data loader processes."),
+        click.option("--msge-kernel", type=click.Choice(["reference", "monai"]), default="reference",
+                     show_default=True,
+                     help="Gradient kernels of the HV loss's MSGE term: reference = hover_net's unnormalised 5x5 "
+                          "(its loss scale), monai = MONAI's normalised Sobel (~1/144 of it). Resumed runs keep "
+                          "theirs."),
         device_option,
     ]
     return _with_options(function, options)
@@ -169,9 +174,6 @@ segment_command.add_command(compare_command)
               help="Segmentation recipe: synthetic image + mask pairs (pix2pix_masks, translated, pseudo_labelled "
                    "sources) added to --data; see README, Segmentation recipes. Default: real images only.")
 @recipe_cache_option
-@click.option("--msge-kernel", type=click.Choice(["reference", "monai"]), default="reference", show_default=True,
-              help="Gradient kernels of the HV loss's MSGE term: reference = hover_net's unnormalised 5x5 "
-                   "(its loss scale), monai = MONAI's normalised Sobel (~1/144 of it). Resumed runs keep theirs.")
 @click.option("--resume", metavar="RUN_DIR", type=click.Path(file_okay=False, exists=True),
               help="Continue this run folder from its newest snapshot (its options.json is used).")
 @click.option("--stop-after-epochs", type=click.IntRange(min=1), default=None, metavar="N",

@@ -76,7 +76,8 @@ class Plan:
         epochs = "+".join(str(e) for e in self.base.epochs)
         lines.append(f"{len(self.recipes) * len(self.folds)} trainings of {epochs} epochs "
                      f"({self.base.mode}, width {self.base.width}, blocks {self.base.blocks}, "
-                     f"input {self.base.input_size} px, nr_types {self.base.nr_types})")
+                     f"input {self.base.input_size} px, nr_types {self.base.nr_types}, "
+                     f"MSGE kernels {self.base.msge_kernel})")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
 
 
