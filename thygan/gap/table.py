@@ -1,7 +1,5 @@
 """The pairwise gap table: every pair of sets, over all images and per class, as CSV and markdown."""
 
-import csv
-import io
 import math
 from collections.abc import Sequence
 from itertools import combinations
@@ -12,6 +10,7 @@ from thygan.gap.domain_accuracy import TOO_SMALL
 from thygan.gap.embeddings import Embedding
 from thygan.gap.measures import DOMAIN_DETAILS, GAP_MEASURES, GapOptions, gap_measures
 from thygan.io.atomic import atomic_write_text
+from thygan.io.tables import csv_text
 from thygan.progress import progress as progress_bar
 
 ALL_CLASSES = "all"
@@ -109,12 +108,8 @@ def format_value(value: float, measure: str) -> str:
 
 def rows_to_csv(rows: Sequence[dict]) -> str:
     """CSV with COLUMNS; measures at full precision (empty where NaN)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()})
-    return out.getvalue()
+    return csv_text([{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+                     for row in rows], COLUMNS)
 
 
 def domain_cell(row: dict) -> str:

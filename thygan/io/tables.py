@@ -3,15 +3,18 @@
 import csv
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from thygan.io.atomic import atomic_write_text
 
 
-def csv_text(rows: list[dict]) -> str:
-    """Rows of equal keys (the first row's order) as CSV text; None is written as an empty cell."""
+def csv_text(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """Rows as CSV text, with ``columns`` (default: the first row's keys, in order) as the header; None is
+    written as an empty cell, a missing key too. With ``columns`` no rows give the header alone."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns if columns is not None else rows[0]),
+                            lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
