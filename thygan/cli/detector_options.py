@@ -2,6 +2,8 @@
 
 import click
 
+from thygan.cli.option_group import with_options
+
 
 def detector_options(function):
     """Add ``--detector``, ``--batch`` (as ``batch_size``) and ``--device`` to a click command."""
@@ -13,6 +15,4 @@ def detector_options(function):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where to run; auto = cuda when available."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return with_options(function, options)

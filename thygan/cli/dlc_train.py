@@ -7,19 +7,14 @@ options are shared with `thygan dlc-cv` (defined once here).
 import click
 
 from thygan.cli.command import Command
+from thygan.cli.option_group import with_options
 
 MODEL_NAMES = "resnet18, resnet34, resnet50, resnet101, resnet152, efficientnet_lite0"
 
 
-def _options(function, options):
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
 def data_options(function):
     """--src_dir, --labels, --out_dir: where the images, their labels and the outputs are."""
-    return _options(function, [
+    return with_options(function, [
         click.option("--src_dir", "--src-dir", "src_dir", required=True, metavar="DIR",
                      type=click.Path(file_okay=False), help="Folder of the images named in --labels."),
         click.option("--labels", required=True, metavar="PATH", type=click.Path(),
@@ -31,7 +26,7 @@ def data_options(function):
 
 def training_options(function):
     """Model, optimisation, augmentation and device options of a training run."""
-    return _options(function, [
+    return with_options(function, [
         click.option("--gan_network", "--gan-network", "gan_network", metavar="PATH", type=click.Path(),
                      help="Generator for the recipe, overriding its 'network' (.pkl or thygan checkpoint)."),
         click.option("--gan_cache", "--gan-cache", "gan_cache", metavar="DIR", type=click.Path(file_okay=False),

@@ -4,6 +4,7 @@ import json
 
 import click
 
+from thygan.cli.option_group import with_options
 from thygan.cli.segment_compare import compare_command
 from thygan.cli.split_dataset import slide_resolution_options
 
@@ -22,13 +23,6 @@ def _int_pair(ctx, param, value):
     if len(parts) != 2 or min(parts) < 0:
         raise click.BadParameter(f"expected N or N1,N2 (phase 1, phase 2), got {value!r}")
     return parts
-
-
-def _with_options(function, options: list):
-    """``function`` decorated by ``options``, listed in --help order."""
-    for option in reversed(options):
-        function = option(function)
-    return function
 
 
 device_option = click.option("--device", default="auto", show_default=True, metavar="DEV",
@@ -51,7 +45,7 @@ def model_options(function):
                      help="Windows per forward pass."),
         device_option,
     ]
-    return _with_options(function, options)
+    return with_options(function, options)
 
 
 def _overlap(ctx, param, value):
@@ -73,7 +67,7 @@ def window_options(function):
         click.option("--blend", type=click.Choice(["gaussian", "constant"]), default="gaussian", show_default=True,
                      help="Weights of overlapping windows: gaussian (falling off towards a window's edge) or equal."),
     ]
-    return _with_options(function, options)
+    return with_options(function, options)
 
 
 def _load(model_path, mode, nr_types, type_info, device):
@@ -145,7 +139,7 @@ def hovernet_training_options(function):
                           "theirs."),
         device_option,
     ]
-    return _with_options(function, options)
+    return with_options(function, options)
 
 
 @click.group(name="segment", context_settings=CONTEXT)

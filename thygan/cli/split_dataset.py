@@ -7,6 +7,7 @@ other flags add overlap, PNG output, a background filter and whole-slide resolut
 import click
 
 from thygan.cli.command import Command
+from thygan.cli.option_group import with_options
 
 
 def slide_resolution_options(function):
@@ -19,9 +20,7 @@ def slide_resolution_options(function):
         click.option("--mpp", type=click.FloatRange(min=0, min_open=True), metavar="UM",
                      help="Whole slides: tile at this resolution in microns per pixel."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return with_options(function, options)
 
 
 @click.command(cls=Command, name="split-dataset", context_settings={"help_option_names": ["-h", "--help"]})
