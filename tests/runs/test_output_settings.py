@@ -6,7 +6,7 @@ import json
 import pytest
 
 from thygan.errors import UserError
-from thygan.runs.output_settings import RECORD_NAME, claim_outputs
+from thygan.runs.output_settings import RECORD_NAME, claim_outputs, same_settings
 
 
 def _outputs(folder, *names):
@@ -60,3 +60,12 @@ def test_overwrite_removes_the_done_markers_then_records(tmp_path):
     assert json.loads((out / RECORD_NAME).read_text()) == {"model": "b"}
     # an interrupted redo: what it made since resumes under the new record
     claim_outputs(out, {"model": "b"}, done_markers=_outputs(out, "1.png"), overwrite=False, flag="--out")
+
+
+def test_same_settings_reads_the_record_as_claim_outputs_writes_it(tmp_path):
+    out = tmp_path / "out"
+    assert not same_settings(out, {"model": "a"})  # no record yet
+    claim_outputs(out, {"model": "a", "tile": (4, 4)}, done_markers=[], overwrite=False, flag="--out")
+    assert same_settings(out, {"model": "a", "tile": (4, 4)}) and not same_settings(out, {"model": "a", "tile": (8, 8)})
+    (out / RECORD_NAME).write_text("{not json")
+    assert not same_settings(out, {"model": "a", "tile": (4, 4)})

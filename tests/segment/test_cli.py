@@ -201,6 +201,9 @@ def test_infer_wsi_chunks_and_unreadable_slide(tmp_path):
     os.utime(chunks[0], (0, 0))
     assert run(args + ["--overlap", "16"]).exit_code == 0     # other settings: the cached chunks are made again
     assert chunks[0].stat().st_mtime > 0
+    (out / "cache" / "s" / ".thygan-settings.json").write_text("{cut short")  # an unreadable record: redone
+    os.utime(chunks[0], (0, 0))
+    assert run(args + ["--overlap", "16"]).exit_code == 0 and chunks[0].stat().st_mtime > 0
     bad = tmp_path / "bad.svs"
     bad.write_bytes(b"not a slide")
     assert_user_error(run(args[:4] + [str(bad)] + args[5:]), "bad.svs")

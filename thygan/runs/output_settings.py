@@ -37,9 +37,8 @@ def claim_outputs(folder: str | Path, settings: dict, *, done_markers: Iterable[
         UserError: Outputs of other (or unrecorded) settings exist and ``overwrite`` is not set.
     """
     folder = Path(folder)
-    record = folder / RECORD_NAME
-    settings = json.loads(json.dumps(settings))  # tuples -> lists, so it compares equal to what is read back
-    recorded = _read_record(record)
+    settings = _as_read_back(settings)
+    recorded = _read_record(folder / RECORD_NAME)
     if recorded == settings:
         return
     markers = [path for path in done_markers if path.is_file()]
@@ -50,7 +49,17 @@ def claim_outputs(folder: str | Path, settings: dict, *, done_markers: Iterable[
     for path in markers:
         path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(record, json.dumps(settings, indent=2, sort_keys=True))
+    atomic_write_text(folder / RECORD_NAME, json.dumps(settings, indent=2, sort_keys=True))
+
+
+def same_settings(folder: str | Path, settings: dict) -> bool:
+    """Whether ``folder``'s record says that ``settings`` made its outputs."""
+    return _read_record(Path(folder) / RECORD_NAME) == _as_read_back(settings)
+
+
+def _as_read_back(settings: dict) -> dict:
+    """``settings`` as the record reads back (tuples become lists), so that the two compare equal."""
+    return json.loads(json.dumps(settings))
 
 
 def _read_record(record: Path) -> dict | None:

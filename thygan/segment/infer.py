@@ -37,7 +37,7 @@ from thygan.data.image_files import folder_images
 from thygan.errors import UserError
 from thygan.io.atomic import atomic_path, atomic_write_text
 from thygan.metrics.detector import module_fingerprint
-from thygan.runs.output_settings import claim_outputs
+from thygan.runs.output_settings import claim_outputs, same_settings
 from thygan.segment.networks import HoVerNet
 from thygan.segment.overlay import draw_overlay
 from thygan.segment.postproc import instance_map, instance_records
@@ -176,16 +176,14 @@ def tissue_mask(thumbnail: np.ndarray) -> np.ndarray:
 
 def reset_chunk_cache(cache: Path, settings: dict, *, verbose: bool = True) -> None:
     """Resume only what the same model and settings made: chunks cached under other settings (another
-    model, overlap, chunk geometry or resolution) are removed, so a rerun never mixes the two."""
-    record = cache / "settings.json"
-    if record.is_file() and json.loads(record.read_text()) == settings:
+    model, overlap, chunk geometry or resolution) are removed, so a rerun never mixes the two. The record
+    is the output folders' (thygan.runs.output_settings); a cache is redone rather than refused."""
+    if same_settings(cache, settings):
         return
     stale = sorted(cache.glob("chunk_y*_x*.json"))
     if stale and verbose:
         print(f"{cache}: {len(stale)} cached chunks were made with another model or settings; segmenting again")
-    for part in stale:
-        part.unlink()
-    atomic_write_text(record, json.dumps(settings, indent=2))
+    claim_outputs(cache, settings, done_markers=stale, overwrite=True, flag=str(cache))
 
 
 def infer_slide(net: HoVerNet, slide_path: str | Path, output_dir: str | Path, *, input_size: int,
