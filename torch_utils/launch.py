@@ -97,4 +97,3 @@ def _spawned(rank: int, work: Callable[[P], R], prepared: P, world_size: int, de
         _run(work, prepared, rank, world_size, device_type)
     finally:
         distributed.leave_process_group()
-

@@ -28,8 +28,9 @@ class Step:
     title: str                 # what the step does, for the user
     args: list[str]            # the `thygan` command line, without "thygan"
     group: str = ""            # the --only name of a family of steps (segment-infer-raw: segment-infer)
-    # Output folders emptied before the step runs again with other options: its command skips outputs that
-    # exist (so an interrupted run continues), which would keep those of the earlier network.
+    # Output folders emptied before the step runs again with other options: its command resumes only outputs
+    # of the same network and settings and refuses others (.thygan-settings.json), and outputs of inputs the
+    # new options no longer give would stay behind.
     rewrites: list[Path] = field(default_factory=list)
 
     @property
